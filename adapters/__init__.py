@@ -1,0 +1,1 @@
+"""Everything that touches the world: event stores, the CLI, import/export, providers."""

@@ -1,0 +1,452 @@
+"""The ``crowdledger`` command: a thin skin over :class:`~crowdledger.Ledger`.
+
+Each command calls the library exactly as the README's Python examples do, prints data on
+stdout (one JSON document with ``--json``) and messages on stderr. Exit status: 0 done;
+1 the answer is no (``check``: not eligible); 2 bad input, a refused command or usage
+(nothing was recorded); 3 the ledger database could not be opened or reached.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+import orjson
+import typer
+
+from crowdledger.adapters.codec import event_to_document
+from crowdledger.adapters.ledger import Ledger
+from crowdledger.adapters.reads import ReadAPI
+from crowdledger.adapters.store.url import default_url, redact
+from crowdledger.domain.errors import InvalidInputError, LedgerError, StoreError
+from crowdledger.domain.events import LedgerEvent
+from crowdledger.domain.identifiers import GLOBAL_SCOPE
+
+__all__ = ["app", "main"]
+
+EXIT_NO, EXIT_BAD_INPUT, EXIT_STORE = 1, 2, 3
+
+app = typer.Typer(
+    name="crowdledger",
+    help="An audit-grade, event-sourced ledger of crowd workers' qualifications.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+class _State:
+    db: str = ""
+
+
+STATE = _State()
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
+    typer.echo(f"Error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def handles_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Turn the library's errors into one line on stderr and a fixed exit status."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except StoreError as exc:
+            raise fail(str(exc), EXIT_STORE) from None
+        except LedgerError as exc:
+            raise fail(str(exc)) from None
+
+    return wrapper
+
+
+@contextmanager
+def opened() -> Iterator[Ledger]:
+    with Ledger.open(STATE.db) as ledger:
+        yield ledger
+
+
+def parse_time(text: str | None, field: str) -> datetime | None:
+    """ISO 8601; a time without an offset is taken as UTC."""
+    if text is None:
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInputError(
+            field, f"{text!r} is not an ISO 8601 time (e.g. 2026-11-22T10:00:00Z)"
+        ) from None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when
+
+
+def emit_json(document: Any) -> None:
+    sys.stdout.buffer.write(orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n")
+    sys.stdout.flush()
+
+
+def note(event: LedgerEvent, text: str) -> None:
+    typer.echo(f"{text} (event {event.position})", err=True)
+
+
+# -- shared options -------------------------------------------------------------------------
+Actor = Annotated[
+    str | None,
+    typer.Option("--actor", help="Who does this [default: $CROWDLEDGER_ACTOR, else the OS user]."),
+]
+Reason = Annotated[str | None, typer.Option("--reason", help="Why; kept in the ledger.")]
+Key = Annotated[
+    str | None,
+    typer.Option("--key", help="Idempotency key: repeating the command with it records nothing."),
+]
+AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+Scope = Annotated[str, typer.Option("--scope", help="'global' or 'kind:id', e.g. project:transcription.")]
+
+
+@app.callback()
+def root(
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            help="Ledger URL: sqlite:///path.db, postgresql://user@host:port/db or memory:// "
+            "[default: $CROWDLEDGER_DB, else sqlite:///crowdledger.db].",
+        ),
+    ] = None,
+) -> None:
+    """An audit-grade, event-sourced ledger of crowd workers' qualifications."""
+    STATE.db = db or default_url()
+
+
+@app.command()
+@handles_errors
+def define(
+    qualification: Annotated[str, typer.Argument(help="Name: letters, digits, _ - . :")],
+    description: Annotated[str, typer.Option("--description", help="What holding it means.")] = "",
+    actor: Actor = None,
+    reason: Reason = None,
+    key: Key = None,
+) -> None:
+    """Define QUALIFICATION so it can be granted and used in rules (again: no change)."""
+    with opened() as ledger:
+        before = ledger.head()
+        event = ledger.define(qualification, description=description, actor=actor, reason=reason, key=key)
+        if event.position is not None and event.position > before:
+            note(event, f"defined {qualification}")
+        else:
+            typer.echo(f"{qualification} was already defined; nothing changed", err=True)
+
+
+@app.command()
+@handles_errors
+def grant(
+    worker: Annotated[str, typer.Argument(help="provider:id, e.g. mturk:A1B2C3D4E5F6G7")],
+    qualification: str,
+    value: Annotated[int, typer.Option("--value", help="Integer value.")] = 1,
+    actor: Actor = None,
+    reason: Reason = None,
+    key: Key = None,
+) -> None:
+    """Grant QUALIFICATION to WORKER (replacing any earlier value)."""
+    with opened() as ledger:
+        event = ledger.grant(worker, qualification, value=value, actor=actor, reason=reason, key=key)
+        note(event, f"granted {qualification}={event.value} to {event.worker}")
+
+
+@app.command()
+@handles_errors
+def adjust(
+    worker: str,
+    qualification: str,
+    by: Annotated[int, typer.Option("--by", help="Amount to add (negative to subtract).")],
+    initial: Annotated[
+        int | None, typer.Option("--initial", help="Start from this if the worker holds none.")
+    ] = None,
+    actor: Actor = None,
+    reason: Reason = None,
+    key: Key = None,
+) -> None:
+    """Add to WORKER's value of QUALIFICATION, atomically."""
+    with opened() as ledger:
+        event = ledger.adjust(
+            worker, qualification, by=by, initial=initial, actor=actor, reason=reason, key=key
+        )
+        note(event, f"{qualification} of {event.worker} is now {event.value}")
+
+
+@app.command()
+@handles_errors
+def revoke(
+    worker: str,
+    qualification: str,
+    actor: Actor = None,
+    reason: Reason = None,
+    key: Key = None,
+) -> None:
+    """Take QUALIFICATION away from WORKER."""
+    with opened() as ledger:
+        event = ledger.revoke(worker, qualification, actor=actor, reason=reason, key=key)
+        note(event, f"revoked {qualification} from {event.worker}")
+
+
+@app.command()
+@handles_errors
+def block(
+    worker: str,
+    scope: Scope = GLOBAL_SCOPE,
+    until: Annotated[
+        str | None, typer.Option("--until", help="ISO 8601 end (UTC if no offset); default: for good.")
+    ] = None,
+    actor: Actor = None,
+    reason: Reason = None,
+    key: Key = None,
+) -> None:
+    """Block WORKER in a scope, until a time or for good."""
+    with opened() as ledger:
+        event = ledger.block(
+            worker, scope=scope, until=parse_time(until, "until"), actor=actor, reason=reason, key=key
+        )
+        end = f" until {event.until.isoformat()}" if event.until else ""
+        note(event, f"blocked {event.worker} in {scope}{end}")
+
+
+@app.command()
+@handles_errors
+def unblock(
+    worker: str,
+    scope: Scope = GLOBAL_SCOPE,
+    actor: Actor = None,
+    reason: Reason = None,
+    key: Key = None,
+) -> None:
+    """Lift WORKER's block in a scope."""
+    with opened() as ledger:
+        event = ledger.unblock(worker, scope=scope, actor=actor, reason=reason, key=key)
+        note(event, f"unblocked {event.worker} in {scope}")
+
+
+@app.command("record-submission")
+@handles_errors
+def record_submission(
+    worker: str,
+    task: Annotated[str, typer.Option("--task", help="Task id (HIT id, study id).")],
+    submission: Annotated[str, typer.Option("--submission", help="Assignment or submission id.")],
+    answer: Annotated[str, typer.Option("--answer", help="The answer, as a JSON object.")] = "{}",
+    submitted_at: Annotated[str | None, typer.Option("--submitted-at", help="ISO 8601.")] = None,
+    accepted_at: Annotated[str | None, typer.Option("--accepted-at", help="ISO 8601.")] = None,
+    actor: Actor = None,
+    reason: Reason = None,
+    key: Key = None,
+) -> None:
+    """Record that WORKER submitted work for a task."""
+    try:
+        payload = orjson.loads(answer)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInputError("answer", f"not JSON: {exc}") from None
+    if not isinstance(payload, dict):
+        raise InvalidInputError("answer", "must be a JSON object")
+    with opened() as ledger:
+        event = ledger.record_submission(
+            worker,
+            task=task,
+            submission=submission,
+            answer=payload,
+            accepted_at=parse_time(accepted_at, "accepted_at"),
+            submitted_at=parse_time(submitted_at, "submitted_at"),
+            actor=actor,
+            reason=reason,
+            key=key,
+        )
+        note(event, f"recorded submission {submission} by {event.worker}")
+
+
+@app.command()
+@handles_errors
+def approve(
+    submission: str,
+    feedback: Annotated[str | None, typer.Option("--feedback", help="Shown to the worker.")] = None,
+    actor: Actor = None,
+    reason: Reason = None,
+    key: Key = None,
+) -> None:
+    """Approve SUBMISSION (also overturns a rejection)."""
+    with opened() as ledger:
+        event = ledger.approve(submission, feedback=feedback, actor=actor, reason=reason, key=key)
+        note(event, f"approved {submission} by {event.worker}")
+
+
+@app.command()
+@handles_errors
+def reject(
+    submission: str,
+    feedback: Annotated[str | None, typer.Option("--feedback", help="Shown to the worker.")] = None,
+    actor: Actor = None,
+    reason: Reason = None,
+    key: Key = None,
+) -> None:
+    """Reject SUBMISSION."""
+    with opened() as ledger:
+        event = ledger.reject(submission, feedback=feedback, actor=actor, reason=reason, key=key)
+        note(event, f"rejected {submission} by {event.worker}")
+
+
+def _show_document(view: ReadAPI, worker: str) -> dict[str, Any]:
+    blocks = view.blocks(worker)
+    return {
+        "worker": worker,
+        "qualifications": view.qualifications(worker),
+        "blocked": view.is_blocked(worker),
+        "blocks": [
+            {
+                "scope": b.scope,
+                "until": None if b.until is None else b.until.isoformat(),
+                "since": b.occurred_at.isoformat(),
+                "actor": b.actor,
+                "reason": b.reason,
+                "position": b.position,
+            }
+            for b in blocks
+        ],
+        "stats": dict(view.stats(worker)),
+    }
+
+
+@app.command()
+@handles_errors
+def show(
+    worker: str,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Show the state at this ISO 8601 time.")
+    ] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Show WORKER's qualifications, blocks and statistics (now, or as of a time)."""
+    when = parse_time(as_of, "as_of")
+    with opened() as ledger:
+        view: ReadAPI = ledger if when is None else ledger.as_of(when)
+        doc = _show_document(view, worker)
+    if as_json:
+        emit_json(doc)
+        return
+    typer.echo(f"worker      {doc['worker']}" + (f"   (as of {when.isoformat()})" if when else ""))
+    quals = doc["qualifications"]
+    typer.echo("qualified   " + (", ".join(f"{k}={v}" for k, v in quals.items()) or "-"))
+    if doc["blocks"]:
+        for b in doc["blocks"]:
+            end = f" until {b['until']}" if b["until"] else ""
+            typer.echo(f"blocked     {b['scope']}{end} (by {b['actor']}: {b['reason'] or '-'})")
+    else:
+        typer.echo("blocked     no")
+    s = doc["stats"]
+    rate = "-" if s["approval_rate"] is None else f"{s['approval_rate']:.1f}%"
+    typer.echo(
+        f"work        {s['submitted']} submitted, {s['approved']} approved, "
+        f"{s['rejected']} rejected, approval rate {rate}"
+    )
+
+
+_DETAIL_FIELDS = ("qualification", "value", "scope", "until", "task", "submission", "feedback")
+
+
+@app.command()
+@handles_errors
+def history(worker: str, as_json: AsJson = False) -> None:
+    """Every event about WORKER, oldest first."""
+    with opened() as ledger:
+        events = ledger.history(worker)
+    docs = [event_to_document(e) for e in events]
+    if as_json:
+        emit_json(docs)
+        return
+    for doc in docs:
+        details = " ".join(
+            f"{k}={doc[k]}" for k in _DETAIL_FIELDS if k in doc and doc[k] is not None
+        )
+        why = f" - {doc['reason']}" if doc.get("reason") else ""
+        typer.echo(f"{doc['position']:>8}  {doc['occurred_at']}  {doc['type']:<22} {details}  [{doc['actor']}]{why}")
+
+
+@app.command()
+@handles_errors
+def rebuild() -> None:
+    """Throw the read models away and replay the whole log into them."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with opened() as ledger, Progress(
+        TextColumn("rebuilding"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=None,
+        transient=False,
+        redirect_stdout=False,
+    ) as progress:
+        task = progress.add_task("rebuild", total=None)
+
+        def report(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        count = ledger.rebuild(progress=report)
+    typer.echo(f"rebuilt the read models from {count} events", err=True)
+
+
+@app.command()
+@handles_errors
+def export(
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File to write [default: stdout].")
+    ] = None,
+) -> None:
+    """Write every event as JSON Lines, in record order."""
+    with opened() as ledger:
+        if output is None:
+            count = ledger.export(sys.stdout.buffer)
+            sys.stdout.flush()
+        else:
+            count = ledger.export(output)
+    typer.echo(f"exported {count} events", err=True)
+
+
+@app.command("import")
+@handles_errors
+def import_(file: Annotated[Path, typer.Argument(help="A file written by `crowdledger export`.")]) -> None:
+    """Append the events of FILE (what export wrote); all or nothing."""
+    with opened() as ledger:
+        count = ledger.import_(file)
+    typer.echo(f"imported {count} new events from {file}", err=True)
+
+
+@app.command()
+@handles_errors
+def workers(as_json: AsJson = False) -> None:
+    """List every worker the ledger has seen."""
+    with opened() as ledger:
+        found = ledger.workers()
+    if as_json:
+        emit_json(found)
+    else:
+        for worker in found:
+            typer.echo(worker)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except StoreError as exc:  # raised while opening, outside a command's own handler
+        typer.echo(f"Error: {redact(str(exc))}", err=True)
+        raise SystemExit(EXIT_STORE) from None
+
+
+if __name__ == "__main__":
+    main()

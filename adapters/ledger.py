@@ -1,0 +1,638 @@
+"""The ledger: commands that append events, reads that see them, on SQLite or PostgreSQL.
+
+Example::
+
+    from crowdledger import Ledger
+
+    with Ledger.open("sqlite:///crowd.db") as ledger:
+        ledger.define("english", description="Passed the English test")
+        ledger.grant("mturk:A1B2C3D4E5F6G7", "english", actor="alice", reason="passed test")
+        ledger.qualifications("mturk:A1B2C3D4E5F6G7")   # {"english": 1}
+
+Every command runs in one transaction that holds the ledger's write lock: it loads the
+streams it needs, lets the aggregates decide, appends the new events, updates the read
+models and moves their tracking position, then commits. A refused command raises before
+anything is written, so nothing is appended; a crash before the commit leaves nothing
+behind; a command repeated with the same idempotency key returns the first result.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import getpass
+import hashlib
+import os
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, BinaryIO, TypeVar
+from uuid import UUID, uuid4
+
+import orjson
+
+from crowdledger.adapters.codec import decode_event, encode_state, json_default
+from crowdledger.adapters.reads import PastView, ReadAPI, worker_streams
+from crowdledger.adapters.store.catch_up import BATCH, apply_rows, catch_up
+from crowdledger.adapters.store.database import Cursor, Database, open_database
+from crowdledger.adapters.store.event_log import EventLog, LogRow
+from crowdledger.adapters.store.schema import SCHEMA_VERSION, VIEWS_VERSION, ddl
+from crowdledger.adapters.store.sql_views import SqlReadModel, SqlViews
+from crowdledger.adapters.store.url import StoreURL, default_url, parse_url
+from crowdledger.domain.aggregate import Context, LedgerAggregate
+from crowdledger.domain.errors import (
+    IdempotencyKeyReusedError,
+    InvalidInputError,
+    OutOfOrderError,
+    QualificationNotHeldError,
+    StoreError,
+    UnknownQualificationError,
+    UnknownSubmissionError,
+)
+from crowdledger.domain.events import LedgerEvent
+from crowdledger.domain.identifiers import (
+    GLOBAL_SCOPE,
+    check_qualification_name,
+    check_scope,
+    check_text,
+    check_value,
+    check_when,
+    parse_worker,
+)
+from crowdledger.domain.qualification_type import QualificationDefined, QualificationType
+from crowdledger.domain.streams import (
+    qualification_type_stream,
+    submission_stream,
+    worker_blocks_stream,
+    worker_qualification_stream,
+)
+from crowdledger.domain.submission import (
+    Submission,
+    SubmissionApproved,
+    SubmissionRecorded,
+    SubmissionRejected,
+)
+from crowdledger.domain.worker_blocks import WorkerBlocked, WorkerBlocks, WorkerUnblocked
+from crowdledger.domain.worker_qualification import (
+    QualificationGranted,
+    QualificationRevoked,
+    WorkerQualification,
+)
+from crowdledger.projections.read_model import ReadModel
+from crowdledger.projections.records import Definition
+
+__all__ = ["Ledger", "default_actor"]
+
+A = TypeVar("A", bound=LedgerAggregate[Any])
+Clock = Callable[[], datetime]
+
+
+def default_actor() -> str:
+    """``CROWDLEDGER_ACTOR``, else the operating-system user."""
+    actor = os.environ.get("CROWDLEDGER_ACTOR")
+    if actor:
+        return actor
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+# Stands for "when the command runs": resolved once the write lock is held.
+_NOW = datetime.min.replace(tzinfo=UTC)
+
+
+class _Session:
+    """The streams one command works on, loaded inside its transaction.
+
+    When the caller did not say when the command takes effect, "now" is read after the
+    write lock is taken, and never falls before what the streams it touches already
+    recorded (another process, or another machine with a clock a little behind, may have
+    written them a moment ago).
+    """
+
+    def __init__(self, cur: Cursor, log: EventLog, context: Context, floating: bool) -> None:
+        self.cur = cur
+        self._log = log
+        self.context = context
+        self.floating = floating
+        self.touched: list[LedgerAggregate[Any]] = []
+
+    def not_before(self, when: datetime | None) -> None:
+        if self.floating and when is not None and when > self.context.occurred_at:
+            self.context.occurred_at = when
+
+    def get(self, cls: type[A], stream: UUID) -> A:
+        aggregate: Any = None
+        for event in self._log.load(self.cur, stream):
+            aggregate = event.mutate(aggregate)
+        if aggregate is None:
+            aggregate = cls.blank(stream, self.context.occurred_at)
+        self.not_before(aggregate.state.last_occurred_at)
+        self.touched.append(aggregate)
+        return aggregate  # type: ignore[no-any-return]
+
+    def model(self) -> SqlReadModel:
+        return SqlReadModel(self.cur, self.context.occurred_at)
+
+
+Decide = Callable[[_Session, Context], LedgerEvent | None]
+
+
+class Ledger(ReadAPI):
+    """An event-sourced ledger of crowd workers' qualifications, blocks and submissions.
+
+    Open one with :meth:`open`; use it as a context manager, or call :meth:`close`.
+
+    Parameters of every command: ``actor`` (who; defaults to ``CROWDLEDGER_ACTOR`` or the
+    OS user), ``reason`` (why), ``occurred_at`` (when it took effect; an aware datetime,
+    defaulting to now), ``correlation_id`` (ties the events of one request together;
+    generated if omitted) and ``key`` (an idempotency key: repeating a command with the
+    same key records nothing and returns the first result).
+    """
+
+    def __init__(self, db: Database, url: StoreURL, *, clock: Clock | None = None) -> None:
+        self._db = db
+        self.url = url
+        self._log = EventLog(db.dialect)
+        self._clock: Clock = clock or _utc_now
+        self._definitions_cache: dict[str, Definition] = {}
+
+    # -- opening and closing ---------------------------------------------------------------
+    @classmethod
+    def open(cls, url: str | None = None, *, clock: Clock | None = None) -> Ledger:
+        """Open (creating if needed) the ledger at ``url``.
+
+        ``sqlite:///path/to/file.db`` (the default is ``./crowdledger.db``, or the
+        ``CROWDLEDGER_DB`` environment variable), ``postgresql://user@host:port/dbname``
+        (add ``?schema=name`` to keep several ledgers in one database) or ``memory://``.
+        """
+        parsed = parse_url(url or default_url())
+        db = open_database(parsed)
+        try:
+            db.setup(ddl(db.dialect))
+            ledger = cls(db, parsed, clock=clock)
+            ledger._check_versions()
+        except BaseException:
+            db.close()
+            raise
+        return ledger
+
+    def _check_versions(self) -> None:
+        with self._db.transaction(write=True) as cur:
+            meta = dict(cur.execute("SELECT key, value FROM cl_meta").fetchall())
+            schema = meta.get("schema_version")
+            if schema is not None and schema != SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.url}: the database has schema version {schema}; "
+                    f"this crowdledger writes version {SCHEMA_VERSION}"
+                )
+            if meta.get("views_version") != VIEWS_VERSION:
+                # The projector changed since these read models were built: start them again.
+                SqlViews.clear(cur)
+            for key, value in (("schema_version", SCHEMA_VERSION), ("views_version", VIEWS_VERSION)):
+                cur.execute("DELETE FROM cl_meta WHERE key = ?", (key,))
+                cur.execute("INSERT INTO cl_meta (key, value) VALUES (?, ?)", (key, value))
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Ledger({str(self.url)!r})"
+
+    # -- the command pipeline --------------------------------------------------------------
+    def _context(
+        self,
+        actor: str | None,
+        reason: str | None,
+        occurred_at: datetime | None,
+        correlation_id: str | None,
+        key: str | None,
+    ) -> Context:
+        return Context(
+            actor=check_text(actor if actor is not None else default_actor(), "actor", required=True, limit=200)
+            or "",
+            reason=check_text(reason, "reason"),
+            occurred_at=_NOW if occurred_at is None else check_when(occurred_at, "occurred_at"),
+            correlation_id=check_text(correlation_id, "correlation_id", required=True, limit=200)
+            if correlation_id is not None
+            else str(uuid4()),
+            idempotency_key=check_text(key, "key", required=True, limit=200) if key is not None else None,
+        )
+
+    def _execute(self, context: Context, command: Mapping[str, Any], decide: Decide) -> LedgerEvent | None:
+        """Run ``decide`` in a write transaction and record what it returns."""
+        fingerprint = hashlib.sha256(orjson.dumps(command, default=json_default)).hexdigest()
+        key = context.idempotency_key
+        with self._db.transaction(write=True) as cur:
+            if key is not None:
+                found = self._log.find_key(cur, key)
+                if found is not None:
+                    if found[0] != fingerprint:
+                        raise IdempotencyKeyReusedError(key)
+                    rows = self._log.read_positions(cur, found[1], found[2])
+                    return decode_event(rows[0][3], rows[0][1], rows[0][2], rows[0][4], rows[0][0]) if rows else None
+            head = catch_up(cur, self._log)
+            floating = context.occurred_at is _NOW
+            if floating:
+                context.occurred_at = self._clock()
+            session = _Session(cur, self._log, context, floating)
+            event = decide(session, context)
+            events = [e for aggregate in session.touched for e in aggregate.collect_events()]
+            if not events:
+                if key is not None:
+                    self._log.remember_key(cur, key, fingerprint, head + 1, head)
+                return event
+            rows = [(e.originator_id, e.originator_version, e.TOPIC, encode_state(e)) for e in events]
+            first = self._log.append(cur, rows)
+            apply_rows(cur, [(first + i, *row) for i, row in enumerate(rows)], head)
+            for i, recorded in enumerate(events):
+                object.__setattr__(recorded, "position", first + i)
+            if key is not None:
+                self._log.remember_key(cur, key, fingerprint, first, first + len(events) - 1)
+            return event
+
+    # -- commands --------------------------------------------------------------------------
+    def define(
+        self,
+        qualification: str,
+        *,
+        description: str = "",
+        actor: str | None = None,
+        reason: str | None = None,
+        occurred_at: datetime | None = None,
+        correlation_id: str | None = None,
+        key: str | None = None,
+    ) -> QualificationDefined:
+        """Make ``qualification`` usable. Defining an existing one again changes nothing
+        and returns its original definition."""
+        check_qualification_name(qualification)
+        check_text(description, "description", limit=2000)
+        context = self._context(actor, reason, occurred_at, correlation_id, key)
+
+        def decide(session: _Session, ctx: Context) -> LedgerEvent | None:
+            qtype = session.get(QualificationType, qualification_type_stream(qualification))
+            if qtype.defined:
+                return self._log.load(session.cur, qtype.id)[0]
+            return qtype.define(qualification, description, ctx)
+
+        event = self._execute(context, {"define": qualification, "description": description}, decide)
+        assert isinstance(event, QualificationDefined)
+        return event
+
+    def _defined(self, session: _Session, qualification: str) -> None:
+        definition = session.model().definition(qualification)
+        if definition is None:
+            names = list(session.model().definitions())
+            close = difflib.get_close_matches(qualification, names, n=1)
+            raise UnknownQualificationError(qualification, close[0] if close else None)
+        session.not_before(definition.occurred_at)
+        at = session.context.occurred_at
+        if at < definition.occurred_at:
+            raise OutOfOrderError(
+                f"qualification {qualification!r}",
+                at.isoformat(),
+                f"it was defined at {definition.occurred_at.isoformat()}",
+            )
+
+    def grant(
+        self,
+        worker: str,
+        qualification: str,
+        *,
+        value: int = 1,
+        actor: str | None = None,
+        reason: str | None = None,
+        occurred_at: datetime | None = None,
+        correlation_id: str | None = None,
+        key: str | None = None,
+    ) -> QualificationGranted:
+        """Give ``worker`` the qualification with ``value`` (replacing any earlier value)."""
+        ref = str(parse_worker(worker))
+        check_qualification_name(qualification)
+        check_value(value)
+        context = self._context(actor, reason, occurred_at, correlation_id, key)
+
+        def decide(session: _Session, ctx: Context) -> LedgerEvent:
+            self._defined(session, qualification)
+            stream = session.get(WorkerQualification, worker_qualification_stream(ref, qualification))
+            return stream.grant(ref, qualification, value, ctx)
+
+        command = {"grant": ref, "qualification": qualification, "value": value}
+        event = self._execute(context, command, decide)
+        assert isinstance(event, QualificationGranted)
+        return event
+
+    def adjust(
+        self,
+        worker: str,
+        qualification: str,
+        *,
+        by: int,
+        initial: int | None = None,
+        actor: str | None = None,
+        reason: str | None = None,
+        occurred_at: datetime | None = None,
+        correlation_id: str | None = None,
+        key: str | None = None,
+    ) -> QualificationGranted:
+        """Add ``by`` to the worker's value, atomically (no lost update between writers).
+
+        A worker who does not hold the qualification starts from ``initial``; without one
+        the command is refused.
+        """
+        ref = str(parse_worker(worker))
+        check_qualification_name(qualification)
+        check_value(by, "by")
+        if initial is not None:
+            check_value(initial, "initial")
+        context = self._context(actor, reason, occurred_at, correlation_id, key)
+
+        def decide(session: _Session, ctx: Context) -> LedgerEvent:
+            self._defined(session, qualification)
+            stream = session.get(WorkerQualification, worker_qualification_stream(ref, qualification))
+            start = stream.value if stream.value is not None else initial
+            if start is None:
+                raise QualificationNotHeldError(ref, qualification)
+            return stream.grant(ref, qualification, check_value(start + by), ctx)
+
+        command = {"adjust": ref, "qualification": qualification, "by": by, "initial": initial}
+        event = self._execute(context, command, decide)
+        assert isinstance(event, QualificationGranted)
+        return event
+
+    def revoke(
+        self,
+        worker: str,
+        qualification: str,
+        *,
+        actor: str | None = None,
+        reason: str | None = None,
+        occurred_at: datetime | None = None,
+        correlation_id: str | None = None,
+        key: str | None = None,
+    ) -> QualificationRevoked:
+        """Take the qualification away; refused if the worker does not hold it."""
+        ref = str(parse_worker(worker))
+        check_qualification_name(qualification)
+        context = self._context(actor, reason, occurred_at, correlation_id, key)
+
+        def decide(session: _Session, ctx: Context) -> LedgerEvent:
+            self._defined(session, qualification)
+            stream = session.get(WorkerQualification, worker_qualification_stream(ref, qualification))
+            return stream.revoke(ref, qualification, ctx)
+
+        event = self._execute(context, {"revoke": ref, "qualification": qualification}, decide)
+        assert isinstance(event, QualificationRevoked)
+        return event
+
+    def block(
+        self,
+        worker: str,
+        *,
+        scope: str = GLOBAL_SCOPE,
+        until: datetime | None = None,
+        actor: str | None = None,
+        reason: str | None = None,
+        occurred_at: datetime | None = None,
+        correlation_id: str | None = None,
+        key: str | None = None,
+    ) -> WorkerBlocked:
+        """Keep ``worker`` from work in ``scope`` (``global`` or ``kind:id``) until ``until``
+        (None: until unblocked). Blocking again in the same scope replaces the end."""
+        ref = str(parse_worker(worker))
+        check_scope(scope)
+        end = None if until is None else check_when(until, "until")
+        context = self._context(actor, reason, occurred_at, correlation_id, key)
+
+        def decide(session: _Session, ctx: Context) -> LedgerEvent:
+            return session.get(WorkerBlocks, worker_blocks_stream(ref)).block(ref, scope, end, ctx)
+
+        command = {"block": ref, "scope": scope, "until": end}
+        event = self._execute(context, command, decide)
+        assert isinstance(event, WorkerBlocked)
+        return event
+
+    def unblock(
+        self,
+        worker: str,
+        *,
+        scope: str = GLOBAL_SCOPE,
+        actor: str | None = None,
+        reason: str | None = None,
+        occurred_at: datetime | None = None,
+        correlation_id: str | None = None,
+        key: str | None = None,
+    ) -> WorkerUnblocked:
+        """Lift the block in ``scope``; refused if none is in force there."""
+        ref = str(parse_worker(worker))
+        check_scope(scope)
+        context = self._context(actor, reason, occurred_at, correlation_id, key)
+
+        def decide(session: _Session, ctx: Context) -> LedgerEvent:
+            return session.get(WorkerBlocks, worker_blocks_stream(ref)).unblock(ref, scope, ctx)
+
+        event = self._execute(context, {"unblock": ref, "scope": scope}, decide)
+        assert isinstance(event, WorkerUnblocked)
+        return event
+
+    def record_submission(
+        self,
+        worker: str,
+        *,
+        task: str,
+        submission: str,
+        answer: Mapping[str, Any] | None = None,
+        accepted_at: datetime | None = None,
+        submitted_at: datetime | None = None,
+        actor: str | None = None,
+        reason: str | None = None,
+        occurred_at: datetime | None = None,
+        correlation_id: str | None = None,
+        key: str | None = None,
+    ) -> SubmissionRecorded:
+        """Record that ``worker`` handed in ``submission`` (an assignment id, a Prolific
+        submission id) for ``task``. It takes effect when it was submitted."""
+        ref = parse_worker(worker)
+        check_text(task, "task", required=True, limit=500)
+        check_text(submission, "submission", required=True, limit=500)
+        payload = dict(answer or {})
+        try:
+            orjson.dumps(payload)
+        except TypeError as exc:
+            raise InvalidInputError("answer", f"is not JSON: {exc}") from None
+        accepted = None if accepted_at is None else check_when(accepted_at, "accepted_at")
+        submitted = None if submitted_at is None else check_when(submitted_at, "submitted_at")
+        effective = occurred_at if occurred_at is not None else submitted
+        context = self._context(actor, reason, effective, correlation_id, key)
+
+        def decide(session: _Session, ctx: Context) -> LedgerEvent:
+            stream = session.get(Submission, submission_stream(submission))
+            when = submitted or ctx.occurred_at
+            return stream.record(
+                worker=str(ref),
+                provider=ref.provider,
+                task=task,
+                submission=submission,
+                answer=payload,
+                accepted_at=accepted,
+                submitted_at=when,
+                context=ctx,
+            )
+
+        command = {"submission": submission, "worker": str(ref), "task": task, "answer": payload}
+        event = self._execute(context, command, decide)
+        assert isinstance(event, SubmissionRecorded)
+        return event
+
+    def _review(
+        self, submission: str, action: str, feedback: str | None, context: Context
+    ) -> LedgerEvent | None:
+        check_text(submission, "submission", required=True, limit=500)
+        check_text(feedback, "feedback")
+
+        def decide(session: _Session, ctx: Context) -> LedgerEvent:
+            stream = session.get(Submission, submission_stream(submission))
+            if stream.status is None:
+                raise UnknownSubmissionError(submission)
+            if action == "approve":
+                return stream.approve(submission, feedback, ctx)
+            return stream.reject(submission, feedback, ctx)
+
+        return self._execute(context, {action: submission, "feedback": feedback}, decide)
+
+    def approve(
+        self,
+        submission: str,
+        *,
+        feedback: str | None = None,
+        actor: str | None = None,
+        reason: str | None = None,
+        occurred_at: datetime | None = None,
+        correlation_id: str | None = None,
+        key: str | None = None,
+    ) -> SubmissionApproved:
+        """Accept the work; also overturns an earlier rejection."""
+        context = self._context(actor, reason, occurred_at, correlation_id, key)
+        event = self._review(submission, "approve", feedback, context)
+        assert isinstance(event, SubmissionApproved)
+        return event
+
+    def reject(
+        self,
+        submission: str,
+        *,
+        feedback: str | None = None,
+        actor: str | None = None,
+        reason: str | None = None,
+        occurred_at: datetime | None = None,
+        correlation_id: str | None = None,
+        key: str | None = None,
+    ) -> SubmissionRejected:
+        """Refuse the work; only a submission not yet reviewed can be rejected."""
+        context = self._context(actor, reason, occurred_at, correlation_id, key)
+        event = self._review(submission, "reject", feedback, context)
+        assert isinstance(event, SubmissionRejected)
+        return event
+
+    # -- reads -----------------------------------------------------------------------------
+    def _ensure_current(self) -> None:
+        """Apply events other writers appended without updating the read models."""
+        with self._db.transaction(write=False) as cur:
+            behind = SqlViews.position(cur) < self._log.head(cur)
+        if behind:
+            with self._db.transaction(write=True) as cur:
+                catch_up(cur, self._log)
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[tuple[Cursor, SqlReadModel]]:
+        self._ensure_current()
+        with self._db.transaction(write=False) as cur:
+            yield cur, SqlReadModel(cur, self._clock())
+
+    @contextlib.contextmanager
+    def _model(self, worker: str | None) -> Iterator[ReadModel]:
+        with self._reading() as (_cur, model):
+            yield model
+
+    def _history(self, worker: str) -> list[LedgerEvent]:
+        with self._reading() as (cur, model):
+            rows = self._log.read_streams(cur, worker_streams(model, worker))
+        return [decode_event(topic, stream, version, state, position) for position, stream, version, topic, state in rows]
+
+    def _current_definitions(self) -> dict[str, Definition]:
+        with self._reading() as (_cur, model):
+            return model.definitions()
+
+    def _scan(self, batch: int = 10_000) -> Iterator[list[LogRow]]:
+        """The whole log in order, a batch at a time, from one consistent snapshot."""
+        with self._db.transaction(write=False) as cur:
+            position = 0
+            while rows := self._log.read(cur, position, batch):
+                yield rows
+                position = rows[-1][0]
+
+    def head(self) -> int:
+        """The position of the last recorded event."""
+        with self._db.transaction(write=False) as cur:
+            return self._log.head(cur)
+
+    def as_of(self, when: datetime) -> PastView:
+        """A read-only view of the ledger as it stood at ``when`` (an aware datetime)."""
+        return PastView(self, check_when(when, "when"))
+
+    # -- maintenance -----------------------------------------------------------------------
+    def rebuild(self, progress: Callable[[int, int], None] | None = None, *, batch: int = BATCH) -> int:
+        """Throw the read models away and replay the whole log into them.
+
+        Runs in batches, each committed with its tracking position, so an interrupted
+        rebuild resumes where it stopped. ``progress(done, total)`` is called per batch.
+        Returns the number of events replayed.
+        """
+        with self._db.transaction(write=True) as cur:
+            SqlViews.clear(cur)
+            total = self._log.head(cur)
+        if progress is not None:
+            progress(0, total)
+        while True:
+            with self._db.transaction(write=True) as cur:
+                before = SqlViews.position(cur)
+                after = catch_up(cur, self._log, max_batches=1, batch=batch)
+            if progress is not None:
+                progress(min(after, total), total)
+            if after == before:
+                return after
+
+    def export(self, path: str | Path | BinaryIO) -> int:
+        """Write every event, in record order, as JSON Lines; returns how many.
+
+        ``path`` may also be a binary file object (e.g. ``sys.stdout.buffer``).
+        """
+        from crowdledger.adapters.transfer import export_events
+
+        if isinstance(path, (str, Path)):
+            with Path(path).open("wb") as out:
+                return export_events(self, out)
+        return export_events(self, path)
+
+    def import_(self, path: str | Path) -> int:
+        """Append the events of a file written by :meth:`export`; returns how many were new.
+
+        The whole file is checked as it is read, with the same rules commands follow,
+        and recorded in one transaction: a bad line records nothing and raises
+        :class:`~crowdledger.ImportFileError` naming the line and field. Importing the same
+        file again records nothing new.
+        """
+        from crowdledger.adapters.transfer import import_events
+
+        return import_events(self, Path(path))

@@ -1,0 +1,190 @@
+"""The read side of the public API, shared by the live ledger and its views of the past.
+
+:class:`ReadAPI` implements every read method once, on top of a
+:class:`~crowdledger.projections.ReadModel`; the live :class:`~crowdledger.Ledger` backs
+it with the SQL read models, :class:`PastView` with events replayed up to a moment.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import orjson
+
+from crowdledger.adapters.codec import decode_event
+from crowdledger.adapters.store.catch_up import type_name
+from crowdledger.adapters.store.event_log import LogRow
+from crowdledger.adapters.store.sql_views import SqlReadModel
+from crowdledger.domain.errors import UnknownQualificationError
+from crowdledger.domain.events import LedgerEvent
+from crowdledger.domain.identifiers import (
+    GLOBAL_SCOPE,
+    check_qualification_name,
+    check_scope,
+    parse_worker,
+)
+from crowdledger.domain.streams import (
+    submission_stream,
+    worker_blocks_stream,
+    worker_qualification_stream,
+)
+from crowdledger.projections.memory import MemoryViews
+from crowdledger.projections.projector import project
+from crowdledger.projections.read_model import ReadModel, blocked_in
+from crowdledger.projections.records import Block, Definition, WorkerStats
+
+if TYPE_CHECKING:
+    from crowdledger.adapters.ledger import Ledger
+
+__all__ = ["PastView", "ReadAPI", "worker_streams"]
+
+
+def worker_streams(model: SqlReadModel, worker: str) -> list:  # type: ignore[type-arg]
+    """Every stream that holds events about ``worker``."""
+    return [
+        *(worker_qualification_stream(worker, q) for q in model.held_ever(worker)),
+        worker_blocks_stream(worker),
+        *(submission_stream(s) for s in model.submissions_of(worker)),
+    ]
+
+
+class ReadAPI(ABC):
+    """Read methods common to :class:`~crowdledger.Ledger` and :class:`PastView`."""
+
+    @abstractmethod
+    def _model(self, worker: str | None) -> contextlib.AbstractContextManager[ReadModel]:
+        """A read model good for questions about ``worker`` (None: about everybody)."""
+
+    @abstractmethod
+    def _history(self, worker: str) -> list[LedgerEvent]: ...
+
+    @abstractmethod
+    def _current_definitions(self) -> dict[str, Definition]: ...
+
+    def _require_defined(self, qualification: str) -> None:
+        check_qualification_name(qualification)
+        known = self._current_definitions()
+        if qualification not in known:
+            close = difflib.get_close_matches(qualification, list(known), n=1)
+            raise UnknownQualificationError(qualification, close[0] if close else None)
+
+    def qualifications(self, worker: str) -> dict[str, int]:
+        """The qualifications ``worker`` holds, by name, with their values."""
+        ref = str(parse_worker(worker))
+        with self._model(ref) as model:
+            return {name: held.value for name, held in model.values(ref).items()}
+
+    def value(self, worker: str, qualification: str) -> int | None:
+        """The worker's value of ``qualification``, or None if they do not hold it."""
+        ref = str(parse_worker(worker))
+        self._require_defined(qualification)
+        with self._model(ref) as model:
+            held = model.value(ref, qualification)
+            return None if held is None else held.value
+
+    def blocks(self, worker: str, *, include_expired: bool = False) -> list[Block]:
+        """The worker's blocks in force (or every recorded one, with ``include_expired``)."""
+        ref = str(parse_worker(worker))
+        with self._model(ref) as model:
+            found = model.blocks(ref)
+            return found if include_expired else [b for b in found if b.in_force(model.now())]
+
+    def is_blocked(self, worker: str, scope: str = GLOBAL_SCOPE) -> bool:
+        """Whether a block is in force for ``scope``; a global block counts for every scope."""
+        ref = str(parse_worker(worker))
+        check_scope(scope)
+        with self._model(ref) as model:
+            return bool(blocked_in(model.blocks(ref), [scope], model.now()))
+
+    def stats(self, worker: str) -> WorkerStats:
+        """Submission counts and approval rate; a mapping (``stats["approved"]``) and an object."""
+        ref = str(parse_worker(worker))
+        with self._model(ref) as model:
+            return model.stats(ref)
+
+    def history(self, worker: str) -> list[LedgerEvent]:
+        """Every event about ``worker``, oldest first, each with its ``position``."""
+        return self._history(str(parse_worker(worker)))
+
+    def workers(self) -> list[str]:
+        """Every worker the ledger has seen, sorted."""
+        with self._model(None) as model:
+            return model.workers()
+
+    def holders(self, qualification: str) -> dict[str, int]:
+        """Who holds ``qualification``, with their values."""
+        self._require_defined(qualification)
+        with self._model(None) as model:
+            return {worker: held.value for worker, held in model.holders(qualification).items()}
+
+    def definitions(self) -> dict[str, Definition]:
+        """Every defined qualification, by name."""
+        with self._model(None) as model:
+            return model.definitions()
+
+
+def _replay(rows: list[LogRow], views: MemoryViews, at: datetime) -> list[LogRow]:
+    """Project the rows that took effect by ``at``; returns them."""
+    kept = []
+    for row in rows:
+        position, _stream, _version, topic, state = row
+        data = orjson.loads(state)
+        if datetime.fromisoformat(data["occurred_at"]) <= at:
+            project(views, position, type_name(topic), data)
+            kept.append(row)
+    return kept
+
+
+class PastView(ReadAPI):
+    """The ledger as it stood at a moment: the events that had taken effect by then.
+
+    Obtained from :meth:`Ledger.as_of`. Blocks are judged against that moment too, so a
+    block that ran out earlier does not count, and one that ran out later does.
+    """
+
+    def __init__(self, ledger: Ledger, at: datetime) -> None:
+        self._ledger = ledger
+        self.at = at
+        self._everybody: MemoryViews | None = None
+
+    def _definitions_then(self, views: MemoryViews) -> None:
+        for definition in self._ledger._current_definitions().values():
+            if definition.occurred_at <= self.at:
+                views.define(
+                    definition.name,
+                    definition.description,
+                    definition.position,
+                    definition.occurred_at.isoformat(),
+                    definition.actor,
+                )
+
+    def _worker_rows(self, worker: str) -> list[LogRow]:
+        with self._ledger._reading() as (cur, model):
+            return self._ledger._log.read_streams(cur, worker_streams(model, worker))
+
+    @contextlib.contextmanager
+    def _model(self, worker: str | None) -> Iterator[ReadModel]:
+        if worker is None:
+            if self._everybody is None:
+                views = MemoryViews(self.at)
+                for rows in self._ledger._scan():
+                    _replay(rows, views, self.at)
+                self._everybody = views
+            yield self._everybody
+            return
+        views = MemoryViews(self.at)
+        self._definitions_then(views)
+        _replay(self._worker_rows(worker), views, self.at)
+        yield views
+
+    def _history(self, worker: str) -> list[LedgerEvent]:
+        kept = _replay(self._worker_rows(worker), MemoryViews(self.at), self.at)
+        return [decode_event(t, s, v, st, p) for p, s, v, t, st in kept]
+
+    def _current_definitions(self) -> dict[str, Definition]:
+        return self._ledger._current_definitions()

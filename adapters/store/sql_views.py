@@ -1,0 +1,189 @@
+"""The read models as SQL tables: writing a batch of changes, and reading them back.
+
+A batch is written in the transaction that moves the tracking position, with a
+compare-and-set on the old position: if anything else applied those events first, the
+batch fails and rolls back instead of counting them twice.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from crowdledger.adapters.store.database import Cursor
+from crowdledger.adapters.store.schema import READ_MODEL_TABLES
+from crowdledger.domain.errors import ConcurrencyError
+from crowdledger.projections.changes import ViewChanges
+from crowdledger.projections.records import Block, Definition, QualificationValue, WorkerStats
+
+__all__ = ["VIEWS", "SqlReadModel", "SqlViews"]
+
+VIEWS = "views"
+
+
+def _when(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+class SqlViews:
+    """Writes :class:`ViewChanges` and keeps the tracking position of the read models."""
+
+    @staticmethod
+    def position(cur: Cursor, name: str = VIEWS) -> int:
+        value = cur.scalar("SELECT position FROM cl_tracking WHERE name = ?", (name,))
+        return 0 if value is None else int(value)
+
+    @staticmethod
+    def move(cur: Cursor, old: int, new: int, name: str = VIEWS) -> None:
+        """Compare-and-set the tracking position; refuses if it is not at ``old``."""
+        cur.execute("UPDATE cl_tracking SET position = ? WHERE name = ? AND position = ?", (new, name, old))
+        if cur.rowcount == 1:
+            return
+        if old == 0 and cur.scalar("SELECT COUNT(*) FROM cl_tracking WHERE name = ?", (name,)) == 0:
+            cur.execute("INSERT INTO cl_tracking (name, position) VALUES (?, ?)", (name, new))
+            return
+        raise ConcurrencyError(f"read model {name!r} moved past position {old} while being updated")
+
+    @staticmethod
+    def clear(cur: Cursor, name: str = VIEWS) -> None:
+        """Throw the read models away; the next catch-up replays the whole log."""
+        for table in READ_MODEL_TABLES:
+            cur.execute(f"DELETE FROM {table}")
+        cur.execute("DELETE FROM cl_tracking WHERE name = ?", (name,))
+
+    @staticmethod
+    def write(cur: Cursor, changes: ViewChanges) -> None:
+        if changes.definitions:
+            cur.executemany(
+                "INSERT INTO cl_definitions (name, description, position, occurred_at, actor) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
+                changes.definitions.values(),
+            )
+        if changes.workers:
+            cur.executemany(
+                "INSERT INTO cl_workers (worker, first_position, first_seen) VALUES (?, ?, ?) "
+                "ON CONFLICT (worker) DO NOTHING",
+                changes.workers.values(),
+            )
+        if changes.values:
+            cur.executemany(
+                "INSERT INTO cl_values (worker, qualification, value, position, occurred_at, actor) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (worker, qualification) DO UPDATE SET "
+                "value = excluded.value, position = excluded.position, "
+                "occurred_at = excluded.occurred_at, actor = excluded.actor",
+                changes.values.values(),
+            )
+        if changes.blocks:
+            cur.executemany(
+                "INSERT INTO cl_blocks (worker, scope, until, position, occurred_at, actor, reason) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (worker, scope) DO UPDATE SET "
+                "until = excluded.until, position = excluded.position, "
+                "occurred_at = excluded.occurred_at, actor = excluded.actor, reason = excluded.reason",
+                [row for row in changes.blocks.values() if row is not None],
+            )
+            cur.executemany(
+                "DELETE FROM cl_blocks WHERE worker = ? AND scope = ?",
+                [key for key, row in changes.blocks.items() if row is None],
+            )
+        if changes.counts:
+            cur.executemany(
+                "UPDATE cl_workers SET submitted = submitted + ?, approved = approved + ?, "
+                "rejected = rejected + ? WHERE worker = ?",
+                [(s, a, r, w) for w, (s, a, r) in changes.counts.items()],
+            )
+        if changes.submissions:
+            cur.executemany(
+                "INSERT INTO cl_submissions (submission, worker, task, status, position, occurred_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (submission) DO UPDATE SET "
+                "status = excluded.status, position = excluded.position, "
+                "occurred_at = excluded.occurred_at",
+                changes.submissions.values(),
+            )
+
+
+class SqlReadModel:
+    """A :class:`~crowdledger.projections.ReadModel` over the SQL tables, in one transaction."""
+
+    def __init__(self, cur: Cursor, at: datetime) -> None:
+        self._cur = cur
+        self._at = at
+
+    def now(self) -> datetime:
+        return self._at
+
+    def definition(self, qualification: str) -> Definition | None:
+        row = self._cur.execute(
+            "SELECT name, description, position, occurred_at, actor FROM cl_definitions WHERE name = ?",
+            (qualification,),
+        ).fetchone()
+        return None if row is None else Definition(row[0], row[1], int(row[2]), _when(row[3]), row[4])
+
+    def definitions(self) -> dict[str, Definition]:
+        rows = self._cur.execute(
+            "SELECT name, description, position, occurred_at, actor FROM cl_definitions ORDER BY name"
+        ).fetchall()
+        return {r[0]: Definition(r[0], r[1], int(r[2]), _when(r[3]), r[4]) for r in rows}
+
+    def values(self, worker: str) -> dict[str, QualificationValue]:
+        rows = self._cur.execute(
+            "SELECT qualification, value, position, occurred_at, actor FROM cl_values "
+            "WHERE worker = ? AND value IS NOT NULL ORDER BY qualification",
+            (worker,),
+        ).fetchall()
+        return {r[0]: QualificationValue(worker, r[0], int(r[1]), int(r[2]), _when(r[3]), r[4]) for r in rows}
+
+    def value(self, worker: str, qualification: str) -> QualificationValue | None:
+        row = self._cur.execute(
+            "SELECT value, position, occurred_at, actor FROM cl_values "
+            "WHERE worker = ? AND qualification = ? AND value IS NOT NULL",
+            (worker, qualification),
+        ).fetchone()
+        if row is None:
+            return None
+        return QualificationValue(worker, qualification, int(row[0]), int(row[1]), _when(row[2]), row[3])
+
+    def held_ever(self, worker: str) -> list[str]:
+        """Every qualification the worker has ever been granted (for finding their streams)."""
+        rows = self._cur.execute("SELECT qualification FROM cl_values WHERE worker = ?", (worker,)).fetchall()
+        return [r[0] for r in rows]
+
+    def blocks(self, worker: str) -> list[Block]:
+        rows = self._cur.execute(
+            "SELECT scope, until, position, occurred_at, actor, reason FROM cl_blocks "
+            "WHERE worker = ? ORDER BY scope",
+            (worker,),
+        ).fetchall()
+        return [
+            Block(worker, r[0], None if r[1] is None else _when(r[1]), int(r[2]), _when(r[3]), r[4], r[5])
+            for r in rows
+        ]
+
+    def stats(self, worker: str) -> WorkerStats:
+        row = self._cur.execute(
+            "SELECT submitted, approved, rejected FROM cl_workers WHERE worker = ?", (worker,)
+        ).fetchone()
+        tasks = self._cur.execute(
+            "SELECT DISTINCT task FROM cl_submissions WHERE worker = ?", (worker,)
+        ).fetchall()
+        counts = (0, 0, 0) if row is None else (int(row[0]), int(row[1]), int(row[2]))
+        return WorkerStats(worker, *counts, tasks=frozenset(t[0] for t in tasks))
+
+    def submissions_of(self, worker: str) -> list[str]:
+        rows = self._cur.execute("SELECT submission FROM cl_submissions WHERE worker = ?", (worker,)).fetchall()
+        return [r[0] for r in rows]
+
+    def known(self, worker: str) -> bool:
+        return self._cur.scalar("SELECT 1 FROM cl_workers WHERE worker = ?", (worker,)) is not None
+
+    def workers(self) -> list[str]:
+        return [r[0] for r in self._cur.execute("SELECT worker FROM cl_workers ORDER BY worker").fetchall()]
+
+    def holders(self, qualification: str) -> dict[str, QualificationValue]:
+        rows = self._cur.execute(
+            "SELECT worker, value, position, occurred_at, actor FROM cl_values "
+            "WHERE qualification = ? AND value IS NOT NULL ORDER BY worker",
+            (qualification,),
+        ).fetchall()
+        return {
+            r[0]: QualificationValue(r[0], qualification, int(r[1]), int(r[2]), _when(r[3]), r[4])
+            for r in rows
+        }

@@ -1,0 +1,46 @@
+"""crowdledger: an audit-grade, event-sourced ledger of crowd workers' qualifications.
+
+The public API is small::
+
+    from crowdledger import Ledger
+
+    with Ledger.open("sqlite:///crowd.db") as ledger:
+        ledger.define("english", description="Passed the English test")
+        ledger.grant("mturk:A1B2C3D4E5F6G7", "english", actor="alice", reason="passed test")
+
+Everything else lives in the subpackages ``crowdledger.domain`` (events and aggregates),
+``crowdledger.projections`` (read models), ``crowdledger.rules`` and ``crowdledger.adapters``.
+"""
+
+from crowdledger.adapters.ledger import Ledger
+from crowdledger.adapters.reads import PastView
+from crowdledger.domain.errors import (
+    CommandRefused,
+    ImportFileError,
+    InvalidInputError,
+    LedgerError,
+    StoreError,
+)
+from crowdledger.domain.events import LedgerEvent
+from crowdledger.projections.records import Block, WorkerStats
+
+__all__ = [
+    "Block",
+    "CommandRefused",
+    "ImportFileError",
+    "InvalidInputError",
+    "Ledger",
+    "LedgerError",
+    "LedgerEvent",
+    "PastView",
+    "StoreError",
+    "WorkerStats",
+]
+
+__version__ = "0.1.0"
+
+# Show the public path in reprs and tracebacks. Dataclasses keep their own module: their
+# annotations are evaluated there.
+for _cls in (Ledger, PastView, CommandRefused, ImportFileError, InvalidInputError, LedgerError, StoreError):
+    _cls.__module__ = "crowdledger"
+del _cls

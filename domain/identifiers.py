@@ -1,0 +1,128 @@
+"""How workers, qualifications and block scopes are named, and the checks that keep names clean.
+
+A worker is always referenced as ``provider:id`` so that the same person on two platforms
+stays two workers and an id can never be sent to the wrong provider. Known providers get
+their real id format checked here, because botocore and Prolific accept malformed ids
+silently or late, and a typo recorded in an immutable ledger stays there forever.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import NamedTuple
+
+from crowdledger.domain.errors import InvalidInputError
+
+__all__ = [
+    "KNOWN_PROVIDERS",
+    "GLOBAL_SCOPE",
+    "WorkerRef",
+    "check_qualification_name",
+    "check_scope",
+    "check_text",
+    "check_value",
+    "check_when",
+    "parse_worker",
+]
+
+_ID_FORMATS: dict[str, tuple[re.Pattern[str], str]] = {
+    "mturk": (re.compile(r"A[A-Z0-9]{1,63}"), "an MTurk worker id: 'A' then upper-case letters and digits"),
+    "prolific": (re.compile(r"[0-9a-f]{24}"), "a Prolific participant id: 24 lower-case hex characters"),
+    # In-house testers and pilots that never touch a crowd platform.
+    "local": (re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}"), "letters, digits and _ . @ -"),
+}
+KNOWN_PROVIDERS = tuple(sorted(_ID_FORMATS))
+
+_QUALIFICATION = re.compile(r"[A-Za-z0-9_.:-]{1,255}")
+_SCOPE = re.compile(r"[a-z][a-z0-9_-]{0,63}:[A-Za-z0-9_.:-]{1,255}")
+GLOBAL_SCOPE = "global"
+
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+
+
+class WorkerRef(NamedTuple):
+    """A parsed ``provider:id`` worker reference."""
+
+    provider: str
+    id: str
+
+    def __str__(self) -> str:
+        return f"{self.provider}:{self.id}"
+
+
+def parse_worker(text: object, field: str = "worker") -> WorkerRef:
+    """Parse and validate ``provider:id``; the error says which part is wrong and why."""
+    if not isinstance(text, str):
+        raise InvalidInputError(field, f"expected a string like 'mturk:A1B2C3D4E5F6G7', got {text!r}")
+    provider, sep, ident = text.partition(":")
+    if not sep or not provider or not ident:
+        raise InvalidInputError(
+            field, f"{text!r} is not of the form provider:id (e.g. 'mturk:A1B2C3D4E5F6G7')"
+        )
+    fmt = _ID_FORMATS.get(provider)
+    if fmt is None:
+        raise InvalidInputError(
+            field, f"unknown provider {provider!r} in {text!r} (known: {', '.join(KNOWN_PROVIDERS)})"
+        )
+    pattern, description = fmt
+    if not pattern.fullmatch(ident):
+        hint = ""
+        if provider == "mturk" and pattern.fullmatch(ident.upper()):
+            hint = f" (MTurk ids are upper case: {provider}:{ident.upper()})"
+        raise InvalidInputError(field, f"{ident!r} is not {description}{hint}")
+    return WorkerRef(provider, ident)
+
+
+def check_qualification_name(name: object, field: str = "qualification") -> str:
+    """Qualification names follow Mephisto's: letters, digits and ``_ - . :``."""
+    if not isinstance(name, str) or not _QUALIFICATION.fullmatch(name):
+        raise InvalidInputError(
+            field,
+            f"{name!r} is not a qualification name (1-255 letters, digits, '_', '-', '.', ':')",
+        )
+    return name
+
+
+def check_scope(scope: object, field: str = "scope") -> str:
+    """A block scope is ``global`` or ``kind:id`` such as ``project:transcription``."""
+    if not isinstance(scope, str) or not (scope == GLOBAL_SCOPE or _SCOPE.fullmatch(scope)):
+        raise InvalidInputError(
+            field, f"{scope!r} is not a scope: use 'global' or 'kind:id' (e.g. 'project:transcription')"
+        )
+    return scope
+
+
+def check_value(value: object, field: str = "value") -> int:
+    """Qualification values are 32-bit integers, as on MTurk; ``True`` is not a number here."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInputError(field, f"expected an integer, got {value!r}")
+    if not INT32_MIN <= value <= INT32_MAX:
+        raise InvalidInputError(field, f"{value} is outside the 32-bit range MTurk accepts")
+    return value
+
+
+def check_text(value: object, field: str, *, required: bool = False, limit: int = 10_000) -> str | None:
+    """Free text (actor, reason, feedback): a string, bounded, never empty when required."""
+    if value is None:
+        if required:
+            raise InvalidInputError(field, "is required")
+        return None
+    if not isinstance(value, str):
+        raise InvalidInputError(field, f"expected text, got {value!r}")
+    if required and not value.strip():
+        raise InvalidInputError(field, "must not be empty")
+    if len(value) > limit:
+        raise InvalidInputError(field, f"is {len(value)} characters long; the limit is {limit}")
+    return value
+
+
+def check_when(value: object, field: str) -> datetime:
+    """Times must be timezone-aware; they are kept in UTC so that every reader agrees."""
+    if not isinstance(value, datetime):
+        raise InvalidInputError(field, f"expected a datetime, got {value!r}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidInputError(
+            field, f"{value.isoformat()} has no time zone; pass an aware datetime (e.g. UTC)"
+        )
+    return value.astimezone(UTC)

@@ -1,0 +1,84 @@
+"""The net effect of a batch of events on the read models, ready to be written in one go.
+
+Writing row by row would make a rebuild of a million events crawl; instead a batch keeps
+only the last state of every row it touched (and summed counters), and the store writes
+each table with one ``executemany`` in the same transaction as the new tracking position.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["ViewChanges"]
+
+ValueRow = tuple[str, str, int | None, int, str, str]  # worker, qualification, value, position, occurred_at, actor
+BlockRow = tuple[str, str, str | None, int, str, str, str | None]
+
+
+@dataclass
+class ViewChanges:
+    """A :class:`~crowdledger.projections.projector.ViewSink` that accumulates."""
+
+    definitions: dict[str, tuple[str, str, int, str, str]] = field(default_factory=dict)
+    workers: dict[str, tuple[str, int, str]] = field(default_factory=dict)
+    values: dict[tuple[str, str], ValueRow] = field(default_factory=dict)
+    blocks: dict[tuple[str, str], BlockRow | None] = field(default_factory=dict)
+    counts: dict[str, list[int]] = field(default_factory=dict)
+    submissions: dict[str, tuple[str, str, str, str, int, str]] = field(default_factory=dict)
+
+    def define(self, name: str, description: str, position: int, occurred_at: str, actor: str) -> None:
+        self.definitions.setdefault(name, (name, description, position, occurred_at, actor))
+
+    def see_worker(self, worker: str, position: int, occurred_at: str) -> None:
+        if worker not in self.workers:
+            self.workers[worker] = (worker, position, occurred_at)
+
+    def set_value(
+        self,
+        worker: str,
+        qualification: str,
+        value: int | None,
+        position: int,
+        occurred_at: str,
+        actor: str,
+    ) -> None:
+        self.values[worker, qualification] = (worker, qualification, value, position, occurred_at, actor)
+
+    def set_block(
+        self,
+        worker: str,
+        scope: str,
+        until: str | None,
+        position: int,
+        occurred_at: str,
+        actor: str,
+        reason: str | None,
+    ) -> None:
+        self.blocks[worker, scope] = (worker, scope, until, position, occurred_at, actor, reason)
+
+    def clear_block(self, worker: str, scope: str) -> None:
+        self.blocks[worker, scope] = None
+
+    def count(self, worker: str, submitted: int, approved: int, rejected: int) -> None:
+        counts = self.counts.get(worker)
+        if counts is None:
+            self.counts[worker] = [submitted, approved, rejected]
+        else:
+            counts[0] += submitted
+            counts[1] += approved
+            counts[2] += rejected
+
+    def set_submission(
+        self, submission: str, worker: str, task: str, status: str, position: int, occurred_at: str
+    ) -> None:
+        self.submissions[submission] = (submission, worker, task, status, position, occurred_at)
+
+    def __bool__(self) -> bool:
+        return bool(
+            self.definitions
+            or self.workers
+            or self.values
+            or self.blocks
+            or self.counts
+            or self.submissions
+        )

@@ -1,0 +1,118 @@
+"""Read models held in memory, filled by replaying events through the projector.
+
+Used for questions about the past (``ledger.as_of(t)``), where replaying the relevant
+events is simpler and safer than keeping every historical version in tables, and as the
+reference the SQL views are tested against.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+
+from crowdledger.projections.records import Block, Definition, QualificationValue, WorkerStats
+
+__all__ = ["MemoryViews"]
+
+
+def _when(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+class MemoryViews:
+    """Both a :class:`ViewSink` and a :class:`ReadModel`, for one moment ``at``."""
+
+    def __init__(self, at: datetime) -> None:
+        self._at = at
+        self._definitions: dict[str, Definition] = {}
+        self._workers: dict[str, int] = {}
+        self._values: dict[str, dict[str, QualificationValue]] = defaultdict(dict)
+        self._blocks: dict[str, dict[str, Block]] = defaultdict(dict)
+        self._counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+        self._tasks: dict[str, set[str]] = defaultdict(set)
+        self.submissions: dict[str, tuple[str, str, str]] = {}
+
+    # -- ViewSink -------------------------------------------------------------------------
+    def define(self, name: str, description: str, position: int, occurred_at: str, actor: str) -> None:
+        self._definitions.setdefault(name, Definition(name, description, position, _when(occurred_at), actor))
+
+    def see_worker(self, worker: str, position: int, occurred_at: str) -> None:
+        self._workers.setdefault(worker, position)
+
+    def set_value(
+        self,
+        worker: str,
+        qualification: str,
+        value: int | None,
+        position: int,
+        occurred_at: str,
+        actor: str,
+    ) -> None:
+        if value is None:
+            self._values[worker].pop(qualification, None)
+        else:
+            self._values[worker][qualification] = QualificationValue(
+                worker, qualification, value, position, _when(occurred_at), actor
+            )
+
+    def set_block(
+        self,
+        worker: str,
+        scope: str,
+        until: str | None,
+        position: int,
+        occurred_at: str,
+        actor: str,
+        reason: str | None,
+    ) -> None:
+        self._blocks[worker][scope] = Block(
+            worker, scope, None if until is None else _when(until), position, _when(occurred_at), actor, reason
+        )
+
+    def clear_block(self, worker: str, scope: str) -> None:
+        self._blocks[worker].pop(scope, None)
+
+    def count(self, worker: str, submitted: int, approved: int, rejected: int) -> None:
+        counts = self._counts[worker]
+        counts[0] += submitted
+        counts[1] += approved
+        counts[2] += rejected
+
+    def set_submission(
+        self, submission: str, worker: str, task: str, status: str, position: int, occurred_at: str
+    ) -> None:
+        self.submissions[submission] = (worker, task, status)
+        self._tasks[worker].add(task)
+
+    # -- ReadModel ------------------------------------------------------------------------
+    def now(self) -> datetime:
+        return self._at
+
+    def definition(self, qualification: str) -> Definition | None:
+        return self._definitions.get(qualification)
+
+    def definitions(self) -> dict[str, Definition]:
+        return dict(self._definitions)
+
+    def values(self, worker: str) -> dict[str, QualificationValue]:
+        return dict(self._values.get(worker, {}))
+
+    def value(self, worker: str, qualification: str) -> QualificationValue | None:
+        return self._values.get(worker, {}).get(qualification)
+
+    def blocks(self, worker: str) -> list[Block]:
+        return sorted(self._blocks.get(worker, {}).values(), key=lambda b: b.scope)
+
+    def stats(self, worker: str) -> WorkerStats:
+        submitted, approved, rejected = self._counts.get(worker, (0, 0, 0))
+        return WorkerStats(worker, submitted, approved, rejected, frozenset(self._tasks.get(worker, ())))
+
+    def workers(self) -> list[str]:
+        return sorted(self._workers)
+
+    def holders(self, qualification: str) -> dict[str, QualificationValue]:
+        return {
+            worker: held[qualification]
+            for worker, held in self._values.items()
+            if qualification in held
+        }

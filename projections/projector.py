@@ -1,0 +1,116 @@
+"""How each event changes the read models, written once for every store.
+
+The projector reads an event's stored JSON (times stay ISO strings) and tells a
+:class:`ViewSink` what changed. The SQL views, the in-memory views used for point-in-time
+queries, and the bulk rebuild all go through here, so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+__all__ = ["PROJECTED_TYPES", "ViewSink", "project"]
+
+
+class ViewSink(Protocol):
+    """The changes a projector can make; implemented by SQL batches and memory views."""
+
+    def define(self, name: str, description: str, position: int, occurred_at: str, actor: str) -> None: ...
+
+    def see_worker(self, worker: str, position: int, occurred_at: str) -> None: ...
+
+    def set_value(
+        self,
+        worker: str,
+        qualification: str,
+        value: int | None,
+        position: int,
+        occurred_at: str,
+        actor: str,
+    ) -> None:
+        """Record the current value; None means revoked (the row stays, for history)."""
+
+    def set_block(
+        self,
+        worker: str,
+        scope: str,
+        until: str | None,
+        position: int,
+        occurred_at: str,
+        actor: str,
+        reason: str | None,
+    ) -> None: ...
+
+    def clear_block(self, worker: str, scope: str) -> None: ...
+
+    def count(self, worker: str, submitted: int, approved: int, rejected: int) -> None: ...
+
+    def set_submission(
+        self, submission: str, worker: str, task: str, status: str, position: int, occurred_at: str
+    ) -> None: ...
+
+
+Data = Mapping[str, Any]
+
+
+def _defined(sink: ViewSink, position: int, d: Data) -> None:
+    sink.define(d["qualification"], d["description"], position, d["occurred_at"], d["actor"])
+
+
+def _granted(sink: ViewSink, position: int, d: Data) -> None:
+    sink.see_worker(d["worker"], position, d["occurred_at"])
+    sink.set_value(d["worker"], d["qualification"], d["value"], position, d["occurred_at"], d["actor"])
+
+
+def _revoked(sink: ViewSink, position: int, d: Data) -> None:
+    sink.see_worker(d["worker"], position, d["occurred_at"])
+    sink.set_value(d["worker"], d["qualification"], None, position, d["occurred_at"], d["actor"])
+
+
+def _blocked(sink: ViewSink, position: int, d: Data) -> None:
+    sink.see_worker(d["worker"], position, d["occurred_at"])
+    sink.set_block(
+        d["worker"], d["scope"], d["until"], position, d["occurred_at"], d["actor"], d["reason"]
+    )
+
+
+def _unblocked(sink: ViewSink, position: int, d: Data) -> None:
+    sink.see_worker(d["worker"], position, d["occurred_at"])
+    sink.clear_block(d["worker"], d["scope"])
+
+
+def _submitted(sink: ViewSink, position: int, d: Data) -> None:
+    sink.see_worker(d["worker"], position, d["occurred_at"])
+    sink.count(d["worker"], 1, 0, 0)
+    sink.set_submission(d["submission"], d["worker"], d["task"], "submitted", position, d["occurred_at"])
+
+
+def _approved(sink: ViewSink, position: int, d: Data) -> None:
+    sink.count(d["worker"], 0, 1, -1 if d["overrode_rejection"] else 0)
+    sink.set_submission(d["submission"], d["worker"], d["task"], "approved", position, d["occurred_at"])
+
+
+def _rejected(sink: ViewSink, position: int, d: Data) -> None:
+    sink.count(d["worker"], 0, 0, 1)
+    sink.set_submission(d["submission"], d["worker"], d["task"], "rejected", position, d["occurred_at"])
+
+
+_HANDLERS: dict[str, Callable[[ViewSink, int, Data], None]] = {
+    "QualificationDefined": _defined,
+    "QualificationGranted": _granted,
+    "QualificationRevoked": _revoked,
+    "WorkerBlocked": _blocked,
+    "WorkerUnblocked": _unblocked,
+    "SubmissionRecorded": _submitted,
+    "SubmissionApproved": _approved,
+    "SubmissionRejected": _rejected,
+}
+PROJECTED_TYPES = frozenset(_HANDLERS)
+
+
+def project(sink: ViewSink, position: int, type_name: str, data: Data) -> None:
+    """Apply one event to ``sink``; event types the views do not track are skipped."""
+    handler = _HANDLERS.get(type_name)
+    if handler is not None:
+        handler(sink, position, data)
