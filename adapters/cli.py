@@ -99,18 +99,36 @@ def note(event: LedgerEvent, text: str) -> None:
     typer.echo(f"{text} (event {event.position})", err=True)
 
 
-# -- shared options -------------------------------------------------------------------------
+# -- shared arguments and options -----------------------------------------------------------
+WorkerArg = Annotated[
+    str, typer.Argument(metavar="WORKER", help="provider:id, e.g. mturk:A1B2C3D4E5F6G7")
+]
+QualArg = Annotated[str, typer.Argument(metavar="QUAL", help="A defined qualification.")]
+SubmissionArg = Annotated[
+    str, typer.Argument(metavar="SUBMISSION", help="Assignment or submission id.")
+]
 Actor = Annotated[
     str | None,
-    typer.Option("--actor", help="Who does this [default: $CROWDLEDGER_ACTOR, else the OS user]."),
+    typer.Option(
+        "--actor",
+        metavar="A",
+        help="Who does this [default: $CROWDLEDGER_ACTOR, else the OS user].",
+    ),
 ]
-Reason = Annotated[str | None, typer.Option("--reason", help="Why; kept in the ledger.")]
+Reason = Annotated[
+    str | None, typer.Option("--reason", metavar="R", help="Why; kept in the ledger.")
+]
 Key = Annotated[
     str | None,
-    typer.Option("--key", help="Idempotency key: repeating the command with it records nothing."),
+    typer.Option(
+        "--key", metavar="K", help="Idempotency key: repeating the command with it records nothing."
+    ),
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
-Scope = Annotated[str, typer.Option("--scope", help="'global' or 'kind:id', e.g. project:transcription.")]
+Scope = Annotated[
+    str,
+    typer.Option("--scope", metavar="S", help="'global' or 'kind:id', e.g. project:transcription."),
+]
 
 
 @app.callback()
@@ -119,6 +137,7 @@ def root(
         str | None,
         typer.Option(
             "--db",
+            metavar="URL",
             help="Ledger URL: sqlite:///path.db, postgresql://user@host:port/db or memory:// "
             "[default: $CROWDLEDGER_DB, else sqlite:///crowdledger.db].",
         ),
@@ -131,8 +150,12 @@ def root(
 @app.command()
 @handles_errors
 def define(
-    qualification: Annotated[str, typer.Argument(help="Name: letters, digits, _ - . :")],
-    description: Annotated[str, typer.Option("--description", help="What holding it means.")] = "",
+    qualification: Annotated[
+        str, typer.Argument(metavar="QUAL", help="Name: letters, digits, _ - . :")
+    ],
+    description: Annotated[
+        str, typer.Option("--description", metavar="TEXT", help="What holding it means.")
+    ] = "",
     actor: Actor = None,
     reason: Reason = None,
     key: Key = None,
@@ -140,7 +163,9 @@ def define(
     """Define QUALIFICATION so it can be granted and used in rules (again: no change)."""
     with opened() as ledger:
         before = ledger.head()
-        event = ledger.define(qualification, description=description, actor=actor, reason=reason, key=key)
+        event = ledger.define(
+            qualification, description=description, actor=actor, reason=reason, key=key
+        )
         if event.position is not None and event.position > before:
             note(event, f"defined {qualification}")
         else:
@@ -150,27 +175,32 @@ def define(
 @app.command()
 @handles_errors
 def grant(
-    worker: Annotated[str, typer.Argument(help="provider:id, e.g. mturk:A1B2C3D4E5F6G7")],
-    qualification: str,
-    value: Annotated[int, typer.Option("--value", help="Integer value.")] = 1,
+    worker: WorkerArg,
+    qualification: QualArg,
+    value: Annotated[int, typer.Option("--value", metavar="N", help="Integer value.")] = 1,
     actor: Actor = None,
     reason: Reason = None,
     key: Key = None,
 ) -> None:
     """Grant QUALIFICATION to WORKER (replacing any earlier value)."""
     with opened() as ledger:
-        event = ledger.grant(worker, qualification, value=value, actor=actor, reason=reason, key=key)
+        event = ledger.grant(
+            worker, qualification, value=value, actor=actor, reason=reason, key=key
+        )
         note(event, f"granted {qualification}={event.value} to {event.worker}")
 
 
 @app.command()
 @handles_errors
 def adjust(
-    worker: str,
-    qualification: str,
-    by: Annotated[int, typer.Option("--by", help="Amount to add (negative to subtract).")],
+    worker: WorkerArg,
+    qualification: QualArg,
+    by: Annotated[
+        int, typer.Option("--by", metavar="N", help="Amount to add (negative to subtract).")
+    ],
     initial: Annotated[
-        int | None, typer.Option("--initial", help="Start from this if the worker holds none.")
+        int | None,
+        typer.Option("--initial", metavar="N", help="Start from this if the worker holds none."),
     ] = None,
     actor: Actor = None,
     reason: Reason = None,
@@ -187,8 +217,8 @@ def adjust(
 @app.command()
 @handles_errors
 def revoke(
-    worker: str,
-    qualification: str,
+    worker: WorkerArg,
+    qualification: QualArg,
     actor: Actor = None,
     reason: Reason = None,
     key: Key = None,
@@ -202,10 +232,15 @@ def revoke(
 @app.command()
 @handles_errors
 def block(
-    worker: str,
+    worker: WorkerArg,
     scope: Scope = GLOBAL_SCOPE,
     until: Annotated[
-        str | None, typer.Option("--until", help="ISO 8601 end (UTC if no offset); default: for good.")
+        str | None,
+        typer.Option(
+            "--until",
+            metavar="ISO-8601",
+            help="ISO 8601 end (UTC if no offset); default: for good.",
+        ),
     ] = None,
     actor: Actor = None,
     reason: Reason = None,
@@ -214,7 +249,12 @@ def block(
     """Block WORKER in a scope, until a time or for good."""
     with opened() as ledger:
         event = ledger.block(
-            worker, scope=scope, until=parse_time(until, "until"), actor=actor, reason=reason, key=key
+            worker,
+            scope=scope,
+            until=parse_time(until, "until"),
+            actor=actor,
+            reason=reason,
+            key=key,
         )
         end = f" until {event.until.isoformat()}" if event.until else ""
         note(event, f"blocked {event.worker} in {scope}{end}")
@@ -223,7 +263,7 @@ def block(
 @app.command()
 @handles_errors
 def unblock(
-    worker: str,
+    worker: WorkerArg,
     scope: Scope = GLOBAL_SCOPE,
     actor: Actor = None,
     reason: Reason = None,
@@ -238,12 +278,20 @@ def unblock(
 @app.command("record-submission")
 @handles_errors
 def record_submission(
-    worker: str,
-    task: Annotated[str, typer.Option("--task", help="Task id (HIT id, study id).")],
-    submission: Annotated[str, typer.Option("--submission", help="Assignment or submission id.")],
-    answer: Annotated[str, typer.Option("--answer", help="The answer, as a JSON object.")] = "{}",
-    submitted_at: Annotated[str | None, typer.Option("--submitted-at", help="ISO 8601.")] = None,
-    accepted_at: Annotated[str | None, typer.Option("--accepted-at", help="ISO 8601.")] = None,
+    worker: WorkerArg,
+    task: Annotated[str, typer.Option("--task", metavar="ID", help="Task id (HIT id, study id).")],
+    submission: Annotated[
+        str, typer.Option("--submission", metavar="ID", help="Assignment or submission id.")
+    ],
+    answer: Annotated[
+        str, typer.Option("--answer", metavar="JSON", help="The answer, as a JSON object.")
+    ] = "{}",
+    submitted_at: Annotated[
+        str | None, typer.Option("--submitted-at", metavar="ISO-8601", help="ISO 8601.")
+    ] = None,
+    accepted_at: Annotated[
+        str | None, typer.Option("--accepted-at", metavar="ISO-8601", help="ISO 8601.")
+    ] = None,
     actor: Actor = None,
     reason: Reason = None,
     key: Key = None,
@@ -273,8 +321,10 @@ def record_submission(
 @app.command()
 @handles_errors
 def approve(
-    submission: str,
-    feedback: Annotated[str | None, typer.Option("--feedback", help="Shown to the worker.")] = None,
+    submission: SubmissionArg,
+    feedback: Annotated[
+        str | None, typer.Option("--feedback", metavar="TEXT", help="Shown to the worker.")
+    ] = None,
     actor: Actor = None,
     reason: Reason = None,
     key: Key = None,
@@ -288,8 +338,10 @@ def approve(
 @app.command()
 @handles_errors
 def reject(
-    submission: str,
-    feedback: Annotated[str | None, typer.Option("--feedback", help="Shown to the worker.")] = None,
+    submission: SubmissionArg,
+    feedback: Annotated[
+        str | None, typer.Option("--feedback", metavar="TEXT", help="Shown to the worker.")
+    ] = None,
     actor: Actor = None,
     reason: Reason = None,
     key: Key = None,
@@ -324,9 +376,10 @@ def _show_document(view: ReadAPI, worker: str) -> dict[str, Any]:
 @app.command()
 @handles_errors
 def show(
-    worker: str,
+    worker: WorkerArg,
     as_of: Annotated[
-        str | None, typer.Option("--as-of", help="Show the state at this ISO 8601 time.")
+        str | None,
+        typer.Option("--as-of", metavar="ISO-8601", help="Show the state at this ISO 8601 time."),
     ] = None,
     as_json: AsJson = False,
 ) -> None:
@@ -360,7 +413,7 @@ _DETAIL_FIELDS = ("qualification", "value", "scope", "until", "task", "submissio
 
 @app.command()
 @handles_errors
-def history(worker: str, as_json: AsJson = False) -> None:
+def history(worker: WorkerArg, as_json: AsJson = False) -> None:
     """Every event about WORKER, oldest first."""
     with opened() as ledger:
         events = ledger.history(worker)
@@ -373,24 +426,35 @@ def history(worker: str, as_json: AsJson = False) -> None:
             f"{k}={doc[k]}" for k in _DETAIL_FIELDS if k in doc and doc[k] is not None
         )
         why = f" - {doc['reason']}" if doc.get("reason") else ""
-        typer.echo(f"{doc['position']:>8}  {doc['occurred_at']}  {doc['type']:<22} {details}  [{doc['actor']}]{why}")
+        typer.echo(
+            f"{doc['position']:>8}  {doc['occurred_at']}  {doc['type']:<22} {details}  [{doc['actor']}]{why}"
+        )
 
 
 @app.command()
 @handles_errors
 def rebuild() -> None:
     """Throw the read models away and replay the whole log into them."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
-    with opened() as ledger, Progress(
-        TextColumn("rebuilding"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=None,
-        transient=False,
-        redirect_stdout=False,
-    ) as progress:
+    with (
+        opened() as ledger,
+        Progress(
+            TextColumn("rebuilding"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=None,
+            transient=False,
+            redirect_stdout=False,
+        ) as progress,
+    ):
         task = progress.add_task("rebuild", total=None)
 
         def report(done: int, total: int) -> None:
@@ -404,7 +468,8 @@ def rebuild() -> None:
 @handles_errors
 def export(
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="File to write [default: stdout].")
+        Path | None,
+        typer.Option("--output", "-o", metavar="FILE", help="File to write [default: stdout]."),
     ] = None,
 ) -> None:
     """Write every event as JSON Lines, in record order."""
@@ -419,7 +484,11 @@ def export(
 
 @app.command("import")
 @handles_errors
-def import_(file: Annotated[Path, typer.Argument(help="A file written by `crowdledger export`.")]) -> None:
+def import_(
+    file: Annotated[
+        Path, typer.Argument(metavar="FILE", help="A file written by `crowdledger export`.")
+    ],
+) -> None:
     """Append the events of FILE (what export wrote); all or nothing."""
     with opened() as ledger:
         count = ledger.import_(file)

@@ -26,17 +26,23 @@ import os
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
-from uuid import UUID, uuid4
+from typing import Any, BinaryIO, TypeVar, cast
+from uuid import UUID
 
 import orjson
 
 from crowdledger.adapters.codec import decode_event, encode_state, json_default
 from crowdledger.adapters.reads import PastView, ReadAPI, worker_streams
-from crowdledger.adapters.store.catch_up import BATCH, apply_rows, catch_up
-from crowdledger.adapters.store.database import Cursor, Database, open_database
+from crowdledger.adapters.store.catch_up import BULK_BATCH, catch_up
+from crowdledger.adapters.store.database import Cursor, Database, Tx, open_database
 from crowdledger.adapters.store.event_log import EventLog, LogRow
-from crowdledger.adapters.store.schema import SCHEMA_VERSION, VIEWS_VERSION, ddl
+from crowdledger.adapters.store.schema import (
+    READ_MODEL_INDEXES,
+    SCHEMA_VERSION,
+    VIEWS_VERSION,
+    events_ddl,
+    views_ddl,
+)
 from crowdledger.adapters.store.sql_views import SqlReadModel, SqlViews
 from crowdledger.adapters.store.url import StoreURL, default_url, parse_url
 from crowdledger.domain.aggregate import Context, LedgerAggregate
@@ -58,7 +64,9 @@ from crowdledger.domain.identifiers import (
     check_value,
     check_when,
     parse_worker,
+    require_text,
 )
+from crowdledger.domain.ids import new_uuid4
 from crowdledger.domain.qualification_type import QualificationDefined, QualificationType
 from crowdledger.domain.streams import (
     qualification_type_stream,
@@ -136,8 +144,9 @@ class _Session:
         self.touched.append(aggregate)
         return aggregate  # type: ignore[no-any-return]
 
-    def model(self) -> SqlReadModel:
-        return SqlReadModel(self.cur, self.context.occurred_at)
+    def peek(self, stream: UUID) -> list[LedgerEvent]:
+        """A stream's events, without taking part in the command."""
+        return self._log.load(self.cur, stream)
 
 
 Decide = Callable[[_Session, Context], LedgerEvent | None]
@@ -174,7 +183,7 @@ class Ledger(ReadAPI):
         parsed = parse_url(url or default_url())
         db = open_database(parsed)
         try:
-            db.setup(ddl(db.dialect))
+            db.setup(events_ddl(db.dialect), views_ddl(db.dialect))
             ledger = cls(db, parsed, clock=clock)
             ledger._check_versions()
         except BaseException:
@@ -183,8 +192,11 @@ class Ledger(ReadAPI):
         return ledger
 
     def _check_versions(self) -> None:
-        with self._db.transaction(write=True) as cur:
-            meta = dict(cur.execute("SELECT key, value FROM cl_meta").fetchall())
+        with self._db.transaction(write=True) as tx:
+            meta: dict[str, str] = dict(
+                tx.events.execute("SELECT key, value FROM cl_meta").fetchall()
+            )
+            meta |= dict(tx.views.execute("SELECT key, value FROM cl_views_meta").fetchall())
             schema = meta.get("schema_version")
             if schema is not None and schema != SCHEMA_VERSION:
                 raise StoreError(
@@ -193,10 +205,13 @@ class Ledger(ReadAPI):
                 )
             if meta.get("views_version") != VIEWS_VERSION:
                 # The projector changed since these read models were built: start them again.
-                SqlViews.clear(cur)
-            for key, value in (("schema_version", SCHEMA_VERSION), ("views_version", VIEWS_VERSION)):
-                cur.execute("DELETE FROM cl_meta WHERE key = ?", (key,))
-                cur.execute("INSERT INTO cl_meta (key, value) VALUES (?, ?)", (key, value))
+                SqlViews.clear(tx.views)
+            for cur, table, key, value in (
+                (tx.events, "cl_meta", "schema_version", SCHEMA_VERSION),
+                (tx.views, "cl_views_meta", "views_version", VIEWS_VERSION),
+            ):
+                cur.execute(f"DELETE FROM {table} WHERE key = ?", (key,))
+                cur.execute(f"INSERT INTO {table} (key, value) VALUES (?, ?)", (key, value))
 
     def close(self) -> None:
         self._db.close()
@@ -220,46 +235,71 @@ class Ledger(ReadAPI):
         key: str | None,
     ) -> Context:
         return Context(
-            actor=check_text(actor if actor is not None else default_actor(), "actor", required=True, limit=200)
-            or "",
+            actor=require_text(default_actor() if actor is None else actor, "actor", limit=200),
             reason=check_text(reason, "reason"),
             occurred_at=_NOW if occurred_at is None else check_when(occurred_at, "occurred_at"),
-            correlation_id=check_text(correlation_id, "correlation_id", required=True, limit=200)
-            if correlation_id is not None
-            else str(uuid4()),
-            idempotency_key=check_text(key, "key", required=True, limit=200) if key is not None else None,
+            correlation_id=str(new_uuid4())
+            if correlation_id is None
+            else require_text(correlation_id, "correlation_id", limit=200),
+            idempotency_key=None if key is None else require_text(key, "key", limit=200),
         )
 
-    def _execute(self, context: Context, command: Mapping[str, Any], decide: Decide) -> LedgerEvent | None:
-        """Run ``decide`` in a write transaction and record what it returns."""
-        fingerprint = hashlib.sha256(orjson.dumps(command, default=json_default)).hexdigest()
+    def _execute(
+        self, context: Context, command: Mapping[str, Any], decide: Decide
+    ) -> LedgerEvent | None:
+        """Run ``decide`` in a write transaction and record what it returns.
+
+        With an idempotency key, the position of the event the command returned is kept
+        under the key, in the same transaction; a repeat returns that event again.
+        """
+        try:
+            return self._record(context, command, decide)
+        except UnknownQualificationError as exc:
+            # Outside the transaction now: look for a likely name to suggest.
+            known = [name for name in self._current_definitions() if name != exc.qualification]
+            close = difflib.get_close_matches(exc.qualification, known, n=1)
+            raise UnknownQualificationError(
+                exc.qualification, close[0] if close else None
+            ) from None
+
+    def _record(
+        self, context: Context, command: Mapping[str, Any], decide: Decide
+    ) -> LedgerEvent | None:
         key = context.idempotency_key
-        with self._db.transaction(write=True) as cur:
+        fingerprint = ""
+        with self._db.log_transaction() as cur:
             if key is not None:
+                fingerprint = hashlib.sha256(
+                    orjson.dumps(command, default=json_default)
+                ).hexdigest()
                 found = self._log.find_key(cur, key)
                 if found is not None:
                     if found[0] != fingerprint:
                         raise IdempotencyKeyReusedError(key)
-                    rows = self._log.read_positions(cur, found[1], found[2])
-                    return decode_event(rows[0][3], rows[0][1], rows[0][2], rows[0][4], rows[0][0]) if rows else None
-            head = catch_up(cur, self._log)
+                    position = found[1]
+                    (row,) = self._log.read_positions(cur, position, position)
+                    return decode_event(row[3], row[1], row[2], row[4], row[0])
             floating = context.occurred_at is _NOW
             if floating:
                 context.occurred_at = self._clock()
             session = _Session(cur, self._log, context, floating)
             event = decide(session, context)
-            events = [e for aggregate in session.touched for e in aggregate.collect_events()]
-            if not events:
-                if key is not None:
-                    self._log.remember_key(cur, key, fingerprint, head + 1, head)
-                return event
-            rows = [(e.originator_id, e.originator_version, e.TOPIC, encode_state(e)) for e in events]
-            first = self._log.append(cur, rows)
-            apply_rows(cur, [(first + i, *row) for i, row in enumerate(rows)], head)
-            for i, recorded in enumerate(events):
-                object.__setattr__(recorded, "position", first + i)
-            if key is not None:
-                self._log.remember_key(cur, key, fingerprint, first, first + len(events) - 1)
+            events = [
+                cast(LedgerEvent, e)
+                for aggregate in session.touched
+                for e in aggregate.collect_events()
+            ]
+            if events:
+                stored: list[tuple[UUID, int, str, bytes]] = [
+                    (e.originator_id, e.originator_version, e.TOPIC, encode_state(e))
+                    for e in events
+                ]
+                first = self._log.append(cur, stored)
+                for i, recorded in enumerate(events):
+                    object.__setattr__(recorded, "position", first + i)
+            if key is not None and event is not None and event.position is not None:
+                last = self._log.head(cur)
+                self._log.remember_key(cur, key, fingerprint, event.position, last)
             return event
 
     # -- commands --------------------------------------------------------------------------
@@ -286,16 +326,32 @@ class Ledger(ReadAPI):
                 return self._log.load(session.cur, qtype.id)[0]
             return qtype.define(qualification, description, ctx)
 
-        event = self._execute(context, {"define": qualification, "description": description}, decide)
+        event = self._execute(
+            context, {"define": qualification, "description": description}, decide
+        )
         assert isinstance(event, QualificationDefined)
         return event
 
     def _defined(self, session: _Session, qualification: str) -> None:
-        definition = session.model().definition(qualification)
+        """Refuse a grant of an undefined qualification, or one dated before its definition.
+
+        The definition's own stream decides (the read models may lag the log); a
+        definition never changes once recorded, so one seen is cached.
+        """
+        definition = self._definitions_cache.get(qualification)
         if definition is None:
-            names = list(session.model().definitions())
-            close = difflib.get_close_matches(qualification, names, n=1)
-            raise UnknownQualificationError(qualification, close[0] if close else None)
+            found = session.peek(qualification_type_stream(qualification))
+            if not found:
+                raise UnknownQualificationError(qualification)  # _execute adds a suggestion
+            first = cast(QualificationDefined, found[0])
+            definition = Definition(
+                first.qualification,
+                first.description,
+                first.position or 0,
+                first.occurred_at,
+                first.actor,
+            )
+            self._definitions_cache[qualification] = definition
         session.not_before(definition.occurred_at)
         at = session.context.occurred_at
         if at < definition.occurred_at:
@@ -325,7 +381,9 @@ class Ledger(ReadAPI):
 
         def decide(session: _Session, ctx: Context) -> LedgerEvent:
             self._defined(session, qualification)
-            stream = session.get(WorkerQualification, worker_qualification_stream(ref, qualification))
+            stream = session.get(
+                WorkerQualification, worker_qualification_stream(ref, qualification)
+            )
             return stream.grant(ref, qualification, value, ctx)
 
         command = {"grant": ref, "qualification": qualification, "value": value}
@@ -360,7 +418,9 @@ class Ledger(ReadAPI):
 
         def decide(session: _Session, ctx: Context) -> LedgerEvent:
             self._defined(session, qualification)
-            stream = session.get(WorkerQualification, worker_qualification_stream(ref, qualification))
+            stream = session.get(
+                WorkerQualification, worker_qualification_stream(ref, qualification)
+            )
             start = stream.value if stream.value is not None else initial
             if start is None:
                 raise QualificationNotHeldError(ref, qualification)
@@ -389,7 +449,9 @@ class Ledger(ReadAPI):
 
         def decide(session: _Session, ctx: Context) -> LedgerEvent:
             self._defined(session, qualification)
-            stream = session.get(WorkerQualification, worker_qualification_stream(ref, qualification))
+            stream = session.get(
+                WorkerQualification, worker_qualification_stream(ref, qualification)
+            )
             return stream.revoke(ref, qualification, ctx)
 
         event = self._execute(context, {"revoke": ref, "qualification": qualification}, decide)
@@ -548,77 +610,101 @@ class Ledger(ReadAPI):
     # -- reads -----------------------------------------------------------------------------
     def _ensure_current(self) -> None:
         """Apply events other writers appended without updating the read models."""
-        with self._db.transaction(write=False) as cur:
-            behind = SqlViews.position(cur) < self._log.head(cur)
+        with self._db.transaction(write=False) as tx:
+            behind = SqlViews.position(tx.views) < self._log.head(tx.events)
         if behind:
-            with self._db.transaction(write=True) as cur:
-                catch_up(cur, self._log)
+            with self._db.transaction(write=True) as tx:
+                catch_up(tx, self._log)
 
     @contextlib.contextmanager
-    def _reading(self) -> Iterator[tuple[Cursor, SqlReadModel]]:
+    def _reading(self) -> Iterator[tuple[Tx, SqlReadModel]]:
         self._ensure_current()
-        with self._db.transaction(write=False) as cur:
-            yield cur, SqlReadModel(cur, self._clock())
+        with self._db.transaction(write=False) as tx:
+            yield tx, SqlReadModel(tx.views, self._clock())
 
     @contextlib.contextmanager
     def _model(self, worker: str | None) -> Iterator[ReadModel]:
-        with self._reading() as (_cur, model):
+        with self._reading() as (_tx, model):
             yield model
 
     def _history(self, worker: str) -> list[LedgerEvent]:
-        with self._reading() as (cur, model):
-            rows = self._log.read_streams(cur, worker_streams(model, worker))
-        return [decode_event(topic, stream, version, state, position) for position, stream, version, topic, state in rows]
+        with self._reading() as (tx, model):
+            rows = self._log.read_streams(tx.events, worker_streams(model, worker))
+        return [
+            decode_event(topic, stream, version, state, position)
+            for position, stream, version, topic, state in rows
+        ]
 
     def _current_definitions(self) -> dict[str, Definition]:
-        with self._reading() as (_cur, model):
+        with self._reading() as (_tx, model):
             return model.definitions()
 
     def _scan(self, batch: int = 10_000) -> Iterator[list[LogRow]]:
         """The whole log in order, a batch at a time, from one consistent snapshot."""
-        with self._db.transaction(write=False) as cur:
+        with self._db.transaction(write=False) as tx:
             position = 0
-            while rows := self._log.read(cur, position, batch):
+            while rows := self._log.read(tx.events, position, batch):
                 yield rows
                 position = rows[-1][0]
 
     def head(self) -> int:
         """The position of the last recorded event."""
-        with self._db.transaction(write=False) as cur:
-            return self._log.head(cur)
+        with self._db.transaction(write=False) as tx:
+            return self._log.head(tx.events)
 
     def as_of(self, when: datetime) -> PastView:
         """A read-only view of the ledger as it stood at ``when`` (an aware datetime)."""
         return PastView(self, check_when(when, "when"))
 
     # -- maintenance -----------------------------------------------------------------------
-    def rebuild(self, progress: Callable[[int, int], None] | None = None, *, batch: int = BATCH) -> int:
+    def rebuild(
+        self, progress: Callable[[int, int], None] | None = None, *, batch: int = BULK_BATCH
+    ) -> int:
         """Throw the read models away and replay the whole log into them.
 
         Runs in batches, each committed with its tracking position, so an interrupted
         rebuild resumes where it stopped. ``progress(done, total)`` is called per batch.
         Returns the number of events replayed.
         """
-        with self._db.transaction(write=True) as cur:
-            SqlViews.clear(cur)
-            total = self._log.head(cur)
+        with self._db.transaction(write=True) as tx:
+            SqlViews.clear(tx.views)
+            for index in READ_MODEL_INDEXES:
+                tx.views.execute(f"DROP INDEX IF EXISTS {index}")
+        try:
+            return self.catch_up(progress, batch=batch)
+        finally:
+            self._db.setup([], list(READ_MODEL_INDEXES.values()))
+
+    def catch_up(
+        self, progress: Callable[[int, int], None] | None = None, *, batch: int = BULK_BATCH
+    ) -> int:
+        """Apply, in committed batches, every event the read models have not seen yet.
+
+        Reads and commands do this on their own; call it to do it now (after a bulk
+        import, say), with ``progress(done, total)`` called per batch. Returns the
+        position the read models have reached.
+        """
+        with self._db.transaction(write=False) as tx:
+            total = self._log.head(tx.events)
+            done = SqlViews.position(tx.views)
         if progress is not None:
-            progress(0, total)
-        while True:
-            with self._db.transaction(write=True) as cur:
-                before = SqlViews.position(cur)
-                after = catch_up(cur, self._log, max_batches=1, batch=batch)
-            if progress is not None:
-                progress(min(after, total), total)
-            if after == before:
-                return after
+            progress(done, total)
+        with self._db.bulk(durable=False):
+            while True:
+                with self._db.transaction(write=True) as tx:
+                    before = SqlViews.position(tx.views)
+                    after = catch_up(tx, self._log, max_batches=1, batch=batch)
+                if progress is not None:
+                    progress(min(after, total), total)
+                if after == before:
+                    return after
 
     def export(self, path: str | Path | BinaryIO) -> int:
         """Write every event, in record order, as JSON Lines; returns how many.
 
         ``path`` may also be a binary file object (e.g. ``sys.stdout.buffer``).
         """
-        from crowdledger.adapters.transfer import export_events
+        from crowdledger.adapters.export import export_events
 
         if isinstance(path, (str, Path)):
             with Path(path).open("wb") as out:
@@ -633,6 +719,6 @@ class Ledger(ReadAPI):
         :class:`~crowdledger.ImportFileError` naming the line and field. Importing the same
         file again records nothing new.
         """
-        from crowdledger.adapters.transfer import import_events
+        from crowdledger.adapters.import_file import import_events
 
         return import_events(self, Path(path))

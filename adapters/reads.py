@@ -164,8 +164,8 @@ class PastView(ReadAPI):
                 )
 
     def _worker_rows(self, worker: str) -> list[LogRow]:
-        with self._ledger._reading() as (cur, model):
-            return self._ledger._log.read_streams(cur, worker_streams(model, worker))
+        with self._ledger._reading() as (tx, model):
+            return self._ledger._log.read_streams(tx.events, worker_streams(model, worker))
 
     @contextlib.contextmanager
     def _model(self, worker: str | None) -> Iterator[ReadModel]:

@@ -41,6 +41,14 @@ __version__ = "0.1.0"
 
 # Show the public path in reprs and tracebacks. Dataclasses keep their own module: their
 # annotations are evaluated there.
-for _cls in (Ledger, PastView, CommandRefused, ImportFileError, InvalidInputError, LedgerError, StoreError):
+for _cls in (
+    Ledger,
+    PastView,
+    CommandRefused,
+    ImportFileError,
+    InvalidInputError,
+    LedgerError,
+    StoreError,
+):
     _cls.__module__ = "crowdledger"
 del _cls

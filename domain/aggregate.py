@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
 from crowdledger.domain.events import LedgerEvent
+from crowdledger.domain.ids import new_uuid4
 
 __all__ = ["Context", "LedgerAggregate", "StreamState"]
 
@@ -64,7 +65,7 @@ class Context:
 
     def fields(self) -> dict[str, Any]:
         return {
-            "event_id": self.event_id or uuid4(),
+            "event_id": self.event_id or new_uuid4(),
             "actor": self.actor,
             "reason": self.reason,
             "occurred_at": self.occurred_at,
@@ -85,7 +86,7 @@ class LedgerAggregate(Aggregate, Generic[S]):
     @classmethod
     def blank(cls, stream_id: UUID, timestamp: datetime) -> Any:
         """A stream with no events yet; the first recorded event starts it at version 1."""
-        aggregate = cls.__new__(cls)
+        aggregate: Any = cls.__new__(cls)
         aggregate.__base_init__(stream_id, 0, timestamp)
         aggregate.state = cls.state_class()
         return aggregate
@@ -95,12 +96,19 @@ class LedgerAggregate(Aggregate, Generic[S]):
 
         The check runs once, here; replaying stored events only runs ``evolve``.
         """
-        event = event_class(
-            originator_id=self.id,
-            originator_version=self.version + 1,
-            timestamp=event_class.create_timestamp(),
-            **context.fields(),
-            **fields,
+        # Built as eventsourcing's mapper builds stored events: the frozen dataclass
+        # __init__ would set each of a dozen fields through object.__setattr__.
+        event = object.__new__(event_class)
+        object.__setattr__(
+            event,
+            "__dict__",
+            {
+                "originator_id": self.id,
+                "originator_version": self.version + 1,
+                "timestamp": event_class.create_timestamp(),
+                **context.fields(),
+                **fields,
+            },
         )
         event.validate()
         event.check(self.state)

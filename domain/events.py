@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from uuid import UUID
 
@@ -20,7 +21,8 @@ from eventsourcing.domain import AggregateEvent
 from eventsourcing.utils import register_topic
 
 from crowdledger.domain.errors import OutOfOrderError
-from crowdledger.domain.identifiers import check_text
+from crowdledger.domain.identifiers import FIELD_FORMATS, check_field
+from crowdledger.domain.streams import stream_uuid
 
 if TYPE_CHECKING:
     from crowdledger.domain.aggregate import LedgerAggregate, StreamState
@@ -84,10 +86,14 @@ class LedgerEvent(AggregateEvent):
         Commands validate their input before building an event; imports call this on
         each line, so a file can never smuggle in what a command would refuse.
         """
-        check_text(self.actor, "actor", required=True, limit=200)
-        check_text(self.reason, "reason")
-        check_text(self.correlation_id, "correlation_id", required=True, limit=200)
-        check_text(self.idempotency_key, "idempotency_key", limit=200)
+        values = self.__dict__
+        for name in _format_fields(type(self)):
+            check_field(name, values[name])
+        self.validate_relations()
+
+    def validate_relations(self) -> None:
+        """Checks that involve more than one field (each field's own form is checked
+        by :meth:`validate`, from the shared table of field formats)."""
 
     def check(self, state: StreamState) -> None:
         """Refuse the event if the stream's state does not allow it (raise CommandRefused)."""
@@ -104,13 +110,23 @@ class LedgerEvent(AggregateEvent):
         """A short human label, used in error messages."""
         return self.type
 
-    def stream_id(self) -> UUID:
-        """The stream this event belongs to, computed from its own fields."""
+    def stream_name(self) -> str:
+        """The name of the stream this event belongs to, from its own fields."""
         raise NotImplementedError
+
+    def stream_id(self) -> UUID:
+        """The stream this event belongs to (a UUIDv5 of :meth:`stream_name`)."""
+        return stream_uuid(self.stream_name())
 
     def payload(self) -> dict[str, Any]:
         """The event's own fields (without stream id and version), in declaration order."""
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)[3:]}
+
+
+@cache
+def _format_fields(cls: type[LedgerEvent]) -> tuple[str, ...]:
+    """The fields of ``cls`` that have a format to check."""
+    return tuple(f.name for f in dataclasses.fields(cls) if f.name in FIELD_FORMATS)
 
 
 def worker_of(event: LedgerEvent) -> str | None:

@@ -9,26 +9,38 @@ silently or late, and a typo recorded in an immutable ledger stays there forever
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import NamedTuple
 
 from crowdledger.domain.errors import InvalidInputError
 
 __all__ = [
-    "KNOWN_PROVIDERS",
+    "FIELD_FORMATS",
     "GLOBAL_SCOPE",
+    "KNOWN_PROVIDERS",
+    "FieldFormat",
     "WorkerRef",
+    "check_field",
     "check_qualification_name",
     "check_scope",
     "check_text",
     "check_value",
     "check_when",
     "parse_worker",
+    "require_text",
+    "worker_pattern",
 ]
 
 _ID_FORMATS: dict[str, tuple[re.Pattern[str], str]] = {
-    "mturk": (re.compile(r"A[A-Z0-9]{1,63}"), "an MTurk worker id: 'A' then upper-case letters and digits"),
-    "prolific": (re.compile(r"[0-9a-f]{24}"), "a Prolific participant id: 24 lower-case hex characters"),
+    "mturk": (
+        re.compile(r"A[A-Z0-9]{1,63}"),
+        "an MTurk worker id: 'A' then upper-case letters and digits",
+    ),
+    "prolific": (
+        re.compile(r"[0-9a-f]{24}"),
+        "a Prolific participant id: 24 lower-case hex characters",
+    ),
     # In-house testers and pilots that never touch a crowd platform.
     "local": (re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}"), "letters, digits and _ . @ -"),
 }
@@ -39,6 +51,63 @@ _SCOPE = re.compile(r"[a-z][a-z0-9_-]{0,63}:[A-Za-z0-9_.:-]{1,255}")
 GLOBAL_SCOPE = "global"
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+
+
+def worker_pattern() -> str:
+    """One regular expression matching every valid worker reference."""
+    return "|".join(f"{provider}:{fmt.pattern}" for provider, (fmt, _) in sorted(_ID_FORMATS.items()))
+
+
+@dataclass(frozen=True)
+class FieldFormat:
+    """The form a named event field must have, wherever it appears.
+
+    One table serves the domain's own checks (:func:`check_field`, with messages for
+    people) and the import path's compiled schema, so the two cannot drift apart.
+    """
+
+    max_length: int | None = None  # for text
+    nonblank: bool = False
+    pattern: str | None = None  # must match the whole value
+    minimum: int | None = None  # for integers
+    maximum: int | None = None
+
+
+FIELD_FORMATS: dict[str, FieldFormat] = {
+    "actor": FieldFormat(max_length=200, nonblank=True),
+    "correlation_id": FieldFormat(max_length=200, nonblank=True),
+    "idempotency_key": FieldFormat(max_length=200, nonblank=True),
+    "reason": FieldFormat(max_length=10_000),
+    "feedback": FieldFormat(max_length=10_000),
+    "description": FieldFormat(max_length=2000),
+    "task": FieldFormat(max_length=500, nonblank=True),
+    "submission": FieldFormat(max_length=500, nonblank=True),
+    "qualification": FieldFormat(pattern=_QUALIFICATION.pattern),
+    "scope": FieldFormat(pattern=f"{GLOBAL_SCOPE}|{_SCOPE.pattern}"),
+    "worker": FieldFormat(pattern=worker_pattern()),
+    "provider": FieldFormat(pattern="|".join(KNOWN_PROVIDERS)),
+    "value": FieldFormat(minimum=INT32_MIN, maximum=INT32_MAX),
+}
+
+
+def check_field(name: str, value: object) -> None:
+    """Check ``value`` against the format of field ``name`` (if it has one)."""
+    fmt = FIELD_FORMATS.get(name)
+    if fmt is None or value is None:
+        return
+    if name == "worker":
+        parse_worker(value)
+    elif name == "qualification":
+        check_qualification_name(value)
+    elif name == "scope":
+        check_scope(value)
+    elif name == "value":
+        check_value(value)
+    elif name == "provider":
+        if value not in KNOWN_PROVIDERS:
+            raise InvalidInputError(name, f"unknown provider {value!r} (known: {', '.join(KNOWN_PROVIDERS)})")
+    else:
+        check_text(value, name, required=fmt.nonblank, limit=fmt.max_length or 10_000)
 
 
 class WorkerRef(NamedTuple):
@@ -54,7 +123,9 @@ class WorkerRef(NamedTuple):
 def parse_worker(text: object, field: str = "worker") -> WorkerRef:
     """Parse and validate ``provider:id``; the error says which part is wrong and why."""
     if not isinstance(text, str):
-        raise InvalidInputError(field, f"expected a string like 'mturk:A1B2C3D4E5F6G7', got {text!r}")
+        raise InvalidInputError(
+            field, f"expected a string like 'mturk:A1B2C3D4E5F6G7', got {text!r}"
+        )
     provider, sep, ident = text.partition(":")
     if not sep or not provider or not ident:
         raise InvalidInputError(
@@ -63,7 +134,8 @@ def parse_worker(text: object, field: str = "worker") -> WorkerRef:
     fmt = _ID_FORMATS.get(provider)
     if fmt is None:
         raise InvalidInputError(
-            field, f"unknown provider {provider!r} in {text!r} (known: {', '.join(KNOWN_PROVIDERS)})"
+            field,
+            f"unknown provider {provider!r} in {text!r} (known: {', '.join(KNOWN_PROVIDERS)})",
         )
     pattern, description = fmt
     if not pattern.fullmatch(ident):
@@ -88,7 +160,8 @@ def check_scope(scope: object, field: str = "scope") -> str:
     """A block scope is ``global`` or ``kind:id`` such as ``project:transcription``."""
     if not isinstance(scope, str) or not (scope == GLOBAL_SCOPE or _SCOPE.fullmatch(scope)):
         raise InvalidInputError(
-            field, f"{scope!r} is not a scope: use 'global' or 'kind:id' (e.g. 'project:transcription')"
+            field,
+            f"{scope!r} is not a scope: use 'global' or 'kind:id' (e.g. 'project:transcription')",
         )
     return scope
 
@@ -102,8 +175,12 @@ def check_value(value: object, field: str = "value") -> int:
     return value
 
 
-def check_text(value: object, field: str, *, required: bool = False, limit: int = 10_000) -> str | None:
+def check_text(
+    value: object, field: str, *, required: bool = False, limit: int = 10_000
+) -> str | None:
     """Free text (actor, reason, feedback): a string, bounded, never empty when required."""
+    if type(value) is str and len(value) <= limit and (not required or value.strip()):
+        return value  # the common case, checked first: imports call this millions of times
     if value is None:
         if required:
             raise InvalidInputError(field, "is required")
@@ -115,6 +192,13 @@ def check_text(value: object, field: str, *, required: bool = False, limit: int 
     if len(value) > limit:
         raise InvalidInputError(field, f"is {len(value)} characters long; the limit is {limit}")
     return value
+
+
+def require_text(value: object, field: str, *, limit: int = 10_000) -> str:
+    """Like :func:`check_text` with ``required=True``, typed as never None."""
+    checked = check_text(value, field, required=True, limit=limit)
+    assert checked is not None
+    return checked
 
 
 def check_when(value: object, field: str) -> datetime:

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import ClassVar
-from uuid import UUID
 
 from crowdledger.domain.aggregate import Context, LedgerAggregate, StreamState
 from crowdledger.domain.errors import AlreadyDefinedError
 from crowdledger.domain.events import LedgerEvent, topic_of
-from crowdledger.domain.streams import qualification_type_stream
-from crowdledger.domain.identifiers import check_qualification_name, check_text
+from crowdledger.domain.streams import qualification_type_name
 
 __all__ = ["QualificationDefined", "QualificationType", "QualificationTypeState"]
 
@@ -36,10 +34,6 @@ class QualificationDefined(LedgerEvent):
     qualification: str
     description: str
 
-    def validate(self) -> None:
-        super().validate()
-        check_qualification_name(self.qualification)
-        check_text(self.description, "description", limit=2000)
 
     def check(self, state: StreamState) -> None:
         assert isinstance(state, QualificationTypeState)
@@ -55,8 +49,8 @@ class QualificationDefined(LedgerEvent):
     def describe(self) -> str:
         return f"definition of {self.qualification!r}"
 
-    def stream_id(self) -> UUID:
-        return qualification_type_stream(self.qualification)
+    def stream_name(self) -> str:
+        return qualification_type_name(self.qualification)
 
 
 class QualificationType(LedgerAggregate[QualificationTypeState]):
@@ -66,7 +60,9 @@ class QualificationType(LedgerAggregate[QualificationTypeState]):
     def defined(self) -> bool:
         return self.state.defined
 
-    def define(self, qualification: str, description: str, context: Context) -> QualificationDefined:
+    def define(
+        self, qualification: str, description: str, context: Context
+    ) -> QualificationDefined:
         return self._record(
             QualificationDefined, context, qualification=qualification, description=description
         )

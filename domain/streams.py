@@ -7,30 +7,79 @@ the streams it came from.
 
 from __future__ import annotations
 
-from uuid import UUID, uuid5
+from hashlib import sha1
+from uuid import UUID
+
+from crowdledger.domain.ids import uuid_from_sha1
 
 __all__ = [
     "NAMESPACE",
+    "qualification_type_name",
     "qualification_type_stream",
+    "stream_hex",
+    "stream_uuid",
+    "submission_name",
     "submission_stream",
+    "worker_blocks_name",
     "worker_blocks_stream",
+    "worker_qualification_name",
     "worker_qualification_stream",
 ]
 
 NAMESPACE = UUID("6f1c3c0e-5d3a-4f7e-9a51-2b8d0c4e7a10")
 
 
+_NAMESPACE_BYTES = NAMESPACE.bytes
+
+
+def stream_uuid(name: str) -> UUID:
+    """The stream id for a stream name such as ``worker-blocks/mturk:A1B2``.
+
+    Exactly ``uuid.uuid5(NAMESPACE, name)``, computed without its argument juggling:
+    bulk imports call this once per stream.
+    """
+    return uuid_from_sha1(sha1(_NAMESPACE_BYTES + name.encode(), usedforsecurity=False).digest())
+
+
+def stream_hex(name: str) -> str:
+    """:func:`stream_uuid` as 32 hex digits, without building a UUID object.
+
+    The form SQLite stores; bulk imports compute it once per stream, and building the
+    UUID object costs several times the hash on a slow machine.
+    """
+    digest = bytearray(sha1(_NAMESPACE_BYTES + name.encode(), usedforsecurity=False).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    return digest.hex()
+
+
+def qualification_type_name(qualification: str) -> str:
+    return f"qualification-type/{qualification}"
+
+
+def worker_qualification_name(worker: str, qualification: str) -> str:
+    return f"worker-qualification/{worker}/{qualification}"
+
+
+def worker_blocks_name(worker: str) -> str:
+    return f"worker-blocks/{worker}"
+
+
+def submission_name(submission: str) -> str:
+    return f"submission/{submission}"
+
+
 def qualification_type_stream(qualification: str) -> UUID:
-    return uuid5(NAMESPACE, f"qualification-type/{qualification}")
+    return stream_uuid(qualification_type_name(qualification))
 
 
 def worker_qualification_stream(worker: str, qualification: str) -> UUID:
-    return uuid5(NAMESPACE, f"worker-qualification/{worker}/{qualification}")
+    return stream_uuid(worker_qualification_name(worker, qualification))
 
 
 def worker_blocks_stream(worker: str) -> UUID:
-    return uuid5(NAMESPACE, f"worker-blocks/{worker}")
+    return stream_uuid(worker_blocks_name(worker))
 
 
 def submission_stream(submission: str) -> UUID:
-    return uuid5(NAMESPACE, f"submission/{submission}")
+    return stream_uuid(submission_name(submission))

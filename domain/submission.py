@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
-from uuid import UUID
 
 from crowdledger.domain.aggregate import Context, LedgerAggregate, StreamState
 from crowdledger.domain.errors import (
@@ -21,8 +20,7 @@ from crowdledger.domain.errors import (
     UnknownSubmissionError,
 )
 from crowdledger.domain.events import LedgerEvent, topic_of
-from crowdledger.domain.streams import submission_stream
-from crowdledger.domain.identifiers import check_text, parse_worker
+from crowdledger.domain.streams import submission_name
 
 __all__ = [
     "APPROVED",
@@ -36,13 +34,6 @@ __all__ = [
 ]
 
 SUBMITTED, APPROVED, REJECTED = "submitted", "approved", "rejected"
-
-
-def _validate_review(worker: str, task: str, submission: str, feedback: str | None) -> None:
-    parse_worker(worker)
-    check_text(task, "task", required=True, limit=500)
-    check_text(submission, "submission", required=True, limit=500)
-    check_text(feedback, "feedback")
 
 
 class SubmissionState(StreamState):
@@ -69,15 +60,12 @@ class SubmissionRecorded(LedgerEvent):
     accepted_at: datetime | None
     submitted_at: datetime
 
-    def validate(self) -> None:
-        super().validate()
-        ref = parse_worker(self.worker)
-        if self.provider != ref.provider:
+    def validate_relations(self) -> None:
+        provider = self.worker.partition(":")[0]
+        if self.provider != provider:
             raise InvalidInputError(
-                "provider", f"{self.provider!r} does not match the worker's provider {ref.provider!r}"
+                "provider", f"{self.provider!r} does not match the worker's provider {provider!r}"
             )
-        check_text(self.task, "task", required=True, limit=500)
-        check_text(self.submission, "submission", required=True, limit=500)
 
     def check(self, state: StreamState) -> None:
         assert isinstance(state, SubmissionState)
@@ -100,8 +88,8 @@ class SubmissionRecorded(LedgerEvent):
     def describe(self) -> str:
         return f"submission {self.submission!r}"
 
-    def stream_id(self) -> UUID:
-        return submission_stream(self.submission)
+    def stream_name(self) -> str:
+        return submission_name(self.submission)
 
 
 @dataclass(frozen=True)
@@ -116,9 +104,6 @@ class SubmissionApproved(LedgerEvent):
     feedback: str | None
     overrode_rejection: bool
 
-    def validate(self) -> None:
-        super().validate()
-        _validate_review(self.worker, self.task, self.submission, self.feedback)
 
     def check(self, state: StreamState) -> None:
         assert isinstance(state, SubmissionState)
@@ -141,8 +126,8 @@ class SubmissionApproved(LedgerEvent):
     def describe(self) -> str:
         return f"approval of submission {self.submission!r}"
 
-    def stream_id(self) -> UUID:
-        return submission_stream(self.submission)
+    def stream_name(self) -> str:
+        return submission_name(self.submission)
 
 
 @dataclass(frozen=True)
@@ -156,9 +141,6 @@ class SubmissionRejected(LedgerEvent):
     submission: str
     feedback: str | None
 
-    def validate(self) -> None:
-        super().validate()
-        _validate_review(self.worker, self.task, self.submission, self.feedback)
 
     def check(self, state: StreamState) -> None:
         assert isinstance(state, SubmissionState)
@@ -176,8 +158,8 @@ class SubmissionRejected(LedgerEvent):
     def describe(self) -> str:
         return f"rejection of submission {self.submission!r}"
 
-    def stream_id(self) -> UUID:
-        return submission_stream(self.submission)
+    def stream_name(self) -> str:
+        return submission_name(self.submission)
 
 
 class Submission(LedgerAggregate[SubmissionState]):
@@ -211,7 +193,9 @@ class Submission(LedgerAggregate[SubmissionState]):
             submitted_at=submitted_at,
         )
 
-    def approve(self, submission: str, feedback: str | None, context: Context) -> SubmissionApproved:
+    def approve(
+        self, submission: str, feedback: str | None, context: Context
+    ) -> SubmissionApproved:
         worker, task = self._recorded(submission)
         return self._record(
             SubmissionApproved,

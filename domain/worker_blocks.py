@@ -10,15 +10,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar
-from uuid import UUID
 
 from crowdledger.domain.aggregate import Context, LedgerAggregate, StreamState
 from crowdledger.domain.errors import InvalidInputError, NotBlockedError
 from crowdledger.domain.events import LedgerEvent, topic_of
-from crowdledger.domain.streams import worker_blocks_stream
-from crowdledger.domain.identifiers import check_scope, parse_worker
+from crowdledger.domain.streams import worker_blocks_name
 
-__all__ = ["WorkerBlocked", "WorkerBlocks", "WorkerBlocksState", "WorkerUnblocked", "block_in_force"]
+__all__ = [
+    "WorkerBlocked",
+    "WorkerBlocks",
+    "WorkerBlocksState",
+    "WorkerUnblocked",
+    "block_in_force",
+]
 
 
 def block_in_force(until: datetime | None, at: datetime) -> bool:
@@ -47,10 +51,6 @@ class WorkerBlocked(LedgerEvent):
     scope: str
     until: datetime | None
 
-    def validate(self) -> None:
-        super().validate()
-        parse_worker(self.worker)
-        check_scope(self.scope)
 
     def check(self, state: StreamState) -> None:
         super().check(state)
@@ -69,8 +69,8 @@ class WorkerBlocked(LedgerEvent):
     def describe(self) -> str:
         return f"block of {self.worker} in {self.scope!r}"
 
-    def stream_id(self) -> UUID:
-        return worker_blocks_stream(self.worker)
+    def stream_name(self) -> str:
+        return worker_blocks_name(self.worker)
 
 
 @dataclass(frozen=True)
@@ -82,10 +82,6 @@ class WorkerUnblocked(LedgerEvent):
     worker: str
     scope: str
 
-    def validate(self) -> None:
-        super().validate()
-        parse_worker(self.worker)
-        check_scope(self.scope)
 
     def check(self, state: StreamState) -> None:
         assert isinstance(state, WorkerBlocksState)
@@ -101,8 +97,8 @@ class WorkerUnblocked(LedgerEvent):
     def describe(self) -> str:
         return f"unblock of {self.worker} in {self.scope!r}"
 
-    def stream_id(self) -> UUID:
-        return worker_blocks_stream(self.worker)
+    def stream_name(self) -> str:
+        return worker_blocks_name(self.worker)
 
 
 class WorkerBlocks(LedgerAggregate[WorkerBlocksState]):

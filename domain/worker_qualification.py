@@ -10,13 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import ClassVar
-from uuid import UUID
 
 from crowdledger.domain.aggregate import Context, LedgerAggregate, StreamState
 from crowdledger.domain.errors import QualificationNotHeldError
 from crowdledger.domain.events import LedgerEvent, topic_of
-from crowdledger.domain.streams import worker_qualification_stream
-from crowdledger.domain.identifiers import check_qualification_name, check_value, parse_worker
+from crowdledger.domain.streams import worker_qualification_name
 
 __all__ = [
     "QualificationGranted",
@@ -48,11 +46,6 @@ class QualificationGranted(LedgerEvent):
     qualification: str
     value: int
 
-    def validate(self) -> None:
-        super().validate()
-        parse_worker(self.worker)
-        check_qualification_name(self.qualification)
-        check_value(self.value)
 
     def evolve(self, state: StreamState) -> None:
         assert isinstance(state, WorkerQualificationState)
@@ -62,8 +55,8 @@ class QualificationGranted(LedgerEvent):
     def describe(self) -> str:
         return f"grant of {self.qualification!r} to {self.worker}"
 
-    def stream_id(self) -> UUID:
-        return worker_qualification_stream(self.worker, self.qualification)
+    def stream_name(self) -> str:
+        return worker_qualification_name(self.worker, self.qualification)
 
 
 @dataclass(frozen=True)
@@ -75,10 +68,6 @@ class QualificationRevoked(LedgerEvent):
     worker: str
     qualification: str
 
-    def validate(self) -> None:
-        super().validate()
-        parse_worker(self.worker)
-        check_qualification_name(self.qualification)
 
     def check(self, state: StreamState) -> None:
         assert isinstance(state, WorkerQualificationState)
@@ -94,8 +83,8 @@ class QualificationRevoked(LedgerEvent):
     def describe(self) -> str:
         return f"revocation of {self.qualification!r} from {self.worker}"
 
-    def stream_id(self) -> UUID:
-        return worker_qualification_stream(self.worker, self.qualification)
+    def stream_name(self) -> str:
+        return worker_qualification_name(self.worker, self.qualification)
 
 
 class WorkerQualification(LedgerAggregate[WorkerQualificationState]):
@@ -113,7 +102,9 @@ class WorkerQualification(LedgerAggregate[WorkerQualificationState]):
         )
 
     def revoke(self, worker: str, qualification: str, context: Context) -> QualificationRevoked:
-        return self._record(QualificationRevoked, context, worker=worker, qualification=qualification)
+        return self._record(
+            QualificationRevoked, context, worker=worker, qualification=qualification
+        )
 
 
 QualificationGranted.aggregate_class = WorkerQualification

@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 
 __all__ = ["ViewChanges"]
 
-ValueRow = tuple[str, str, int | None, int, str, str]  # worker, qualification, value, position, occurred_at, actor
+ValueRow = tuple[
+    str, str, int | None, int, str, str
+]  # worker, qualification, value, position, occurred_at, actor
 BlockRow = tuple[str, str, str | None, int, str, str, str | None]
 
 
@@ -26,7 +28,9 @@ class ViewChanges:
     counts: dict[str, list[int]] = field(default_factory=dict)
     submissions: dict[str, tuple[str, str, str, str, int, str]] = field(default_factory=dict)
 
-    def define(self, name: str, description: str, position: int, occurred_at: str, actor: str) -> None:
+    def define(
+        self, name: str, description: str, position: int, occurred_at: str, actor: str
+    ) -> None:
         self.definitions.setdefault(name, (name, description, position, occurred_at, actor))
 
     def see_worker(self, worker: str, position: int, occurred_at: str) -> None:
@@ -42,7 +46,14 @@ class ViewChanges:
         occurred_at: str,
         actor: str,
     ) -> None:
-        self.values[worker, qualification] = (worker, qualification, value, position, occurred_at, actor)
+        self.values[worker, qualification] = (
+            worker,
+            qualification,
+            value,
+            position,
+            occurred_at,
+            actor,
+        )
 
     def set_block(
         self,

@@ -33,8 +33,12 @@ class MemoryViews:
         self.submissions: dict[str, tuple[str, str, str]] = {}
 
     # -- ViewSink -------------------------------------------------------------------------
-    def define(self, name: str, description: str, position: int, occurred_at: str, actor: str) -> None:
-        self._definitions.setdefault(name, Definition(name, description, position, _when(occurred_at), actor))
+    def define(
+        self, name: str, description: str, position: int, occurred_at: str, actor: str
+    ) -> None:
+        self._definitions.setdefault(
+            name, Definition(name, description, position, _when(occurred_at), actor)
+        )
 
     def see_worker(self, worker: str, position: int, occurred_at: str) -> None:
         self._workers.setdefault(worker, position)
@@ -66,7 +70,13 @@ class MemoryViews:
         reason: str | None,
     ) -> None:
         self._blocks[worker][scope] = Block(
-            worker, scope, None if until is None else _when(until), position, _when(occurred_at), actor, reason
+            worker,
+            scope,
+            None if until is None else _when(until),
+            position,
+            _when(occurred_at),
+            actor,
+            reason,
         )
 
     def clear_block(self, worker: str, scope: str) -> None:
@@ -105,7 +115,9 @@ class MemoryViews:
 
     def stats(self, worker: str) -> WorkerStats:
         submitted, approved, rejected = self._counts.get(worker, (0, 0, 0))
-        return WorkerStats(worker, submitted, approved, rejected, frozenset(self._tasks.get(worker, ())))
+        return WorkerStats(
+            worker, submitted, approved, rejected, frozenset(self._tasks.get(worker, ()))
+        )
 
     def workers(self) -> list[str]:
         return sorted(self._workers)

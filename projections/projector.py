@@ -16,7 +16,9 @@ __all__ = ["PROJECTED_TYPES", "ViewSink", "project"]
 class ViewSink(Protocol):
     """The changes a projector can make; implemented by SQL batches and memory views."""
 
-    def define(self, name: str, description: str, position: int, occurred_at: str, actor: str) -> None: ...
+    def define(
+        self, name: str, description: str, position: int, occurred_at: str, actor: str
+    ) -> None: ...
 
     def see_worker(self, worker: str, position: int, occurred_at: str) -> None: ...
 
@@ -60,7 +62,9 @@ def _defined(sink: ViewSink, position: int, d: Data) -> None:
 
 def _granted(sink: ViewSink, position: int, d: Data) -> None:
     sink.see_worker(d["worker"], position, d["occurred_at"])
-    sink.set_value(d["worker"], d["qualification"], d["value"], position, d["occurred_at"], d["actor"])
+    sink.set_value(
+        d["worker"], d["qualification"], d["value"], position, d["occurred_at"], d["actor"]
+    )
 
 
 def _revoked(sink: ViewSink, position: int, d: Data) -> None:
@@ -83,17 +87,23 @@ def _unblocked(sink: ViewSink, position: int, d: Data) -> None:
 def _submitted(sink: ViewSink, position: int, d: Data) -> None:
     sink.see_worker(d["worker"], position, d["occurred_at"])
     sink.count(d["worker"], 1, 0, 0)
-    sink.set_submission(d["submission"], d["worker"], d["task"], "submitted", position, d["occurred_at"])
+    sink.set_submission(
+        d["submission"], d["worker"], d["task"], "submitted", position, d["occurred_at"]
+    )
 
 
 def _approved(sink: ViewSink, position: int, d: Data) -> None:
     sink.count(d["worker"], 0, 1, -1 if d["overrode_rejection"] else 0)
-    sink.set_submission(d["submission"], d["worker"], d["task"], "approved", position, d["occurred_at"])
+    sink.set_submission(
+        d["submission"], d["worker"], d["task"], "approved", position, d["occurred_at"]
+    )
 
 
 def _rejected(sink: ViewSink, position: int, d: Data) -> None:
     sink.count(d["worker"], 0, 0, 1)
-    sink.set_submission(d["submission"], d["worker"], d["task"], "rejected", position, d["occurred_at"])
+    sink.set_submission(
+        d["submission"], d["worker"], d["task"], "rejected", position, d["occurred_at"]
+    )
 
 
 _HANDLERS: dict[str, Callable[[ViewSink, int, Data], None]] = {

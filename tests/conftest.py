@@ -19,7 +19,9 @@ import pytest
 
 from crowdledger import Ledger
 
-POSTGRES_URL = os.environ.get("CROWDLEDGER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+POSTGRES_URL = os.environ.get(
+    "CROWDLEDGER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
+)
 REQUIRE_POSTGRES = os.environ.get("CROWDLEDGER_REQUIRE_POSTGRES") == "1"
 
 _postgres_error: str | None = None
@@ -37,7 +39,9 @@ def postgres_unavailable() -> str | None:
             with psycopg.connect(POSTGRES_URL, connect_timeout=3) as conn:
                 conn.execute("SELECT 1")
         except Exception as exc:
-            _postgres_error = f"PostgreSQL at {POSTGRES_URL} is not reachable: {' '.join(str(exc).split())}"
+            _postgres_error = (
+                f"PostgreSQL at {POSTGRES_URL} is not reachable: {' '.join(str(exc).split())}"
+            )
     return _postgres_error
 
 

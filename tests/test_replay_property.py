@@ -44,7 +44,9 @@ commands = st.one_of(
         st.sampled_from(QUALS),
         st.integers(-5, 100),
     ),
-    st.builds(lambda w, q: Command("revoke", (w, q)), st.sampled_from(WORKERS), st.sampled_from(QUALS)),
+    st.builds(
+        lambda w, q: Command("revoke", (w, q)), st.sampled_from(WORKERS), st.sampled_from(QUALS)
+    ),
     st.builds(
         lambda w, q, by: Command("adjust", (w, q, by)),
         st.sampled_from(WORKERS),
@@ -57,7 +59,9 @@ commands = st.one_of(
         st.sampled_from(SCOPES),
         st.one_of(st.none(), st.integers(1, 48)),
     ),
-    st.builds(lambda w, s: Command("unblock", (w, s)), st.sampled_from(WORKERS), st.sampled_from(SCOPES)),
+    st.builds(
+        lambda w, s: Command("unblock", (w, s)), st.sampled_from(WORKERS), st.sampled_from(SCOPES)
+    ),
     st.builds(
         lambda w, s, t: Command("submit", (w, s, t)),
         st.sampled_from(WORKERS),
@@ -89,7 +93,9 @@ def run(ledger: Ledger, clock: Clock, command: Command) -> None:
         elif kind == "unblock":
             ledger.unblock(args[0], scope=args[1])
         elif kind == "submit":
-            ledger.record_submission(args[0], task=args[2], submission=args[1], answer={"n": len(args[1])})
+            ledger.record_submission(
+                args[0], task=args[2], submission=args[1], answer={"n": len(args[1])}
+            )
         elif kind == "approve":
             ledger.approve(args[0])
         elif kind == "reject":
@@ -102,13 +108,14 @@ def run(ledger: Ledger, clock: Clock, command: Command) -> None:
 
 
 def tables(ledger: Ledger) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every read model, in a stable order."""
+    """Every row of every read model (brought up to date first), in a stable order."""
+    ledger.catch_up()
     dump = {}
-    with ledger._db.transaction(write=False) as cur:
+    with ledger._db.transaction(write=False) as tx:
         for table in READ_MODEL_TABLES:
-            rows = cur.execute(f"SELECT * FROM {table}").fetchall()
+            rows = tx.views.execute(f"SELECT * FROM {table}").fetchall()
             dump[table] = sorted(tuple(r) for r in rows)
-        dump["tracking"] = cur.execute("SELECT name, position FROM cl_tracking").fetchall()
+        dump["tracking"] = tx.views.execute("SELECT name, position FROM cl_tracking").fetchall()
     return dump
 
 
@@ -148,7 +155,9 @@ def check_replays(ledger: Ledger, clock: Clock, tmp: Path, sequence: list[Comman
         assert copy.import_(exported) == 0, "importing twice records nothing new"
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(sequence=st.lists(commands, max_size=40))
 def test_replay_equals_incremental_state_sqlite(sequence: list[Command], tmp_path: Path) -> None:
     clock = Clock()
@@ -157,7 +166,9 @@ def test_replay_equals_incremental_state_sqlite(sequence: list[Command], tmp_pat
 
 
 @pytest.mark.postgres
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(sequence=st.lists(commands, min_size=10, max_size=30))
 def test_replay_equals_incremental_state_postgres(sequence: list[Command], tmp_path: Path) -> None:
     clock = Clock()

@@ -8,33 +8,36 @@ starts right after the last committed position.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import orjson
 
-from crowdledger.adapters.store.database import Cursor
-from crowdledger.adapters.store.event_log import EventLog, LogRow
+from crowdledger.adapters.store.database import Cursor, Tx
+from crowdledger.adapters.store.event_log import EventLog
 from crowdledger.adapters.store.sql_views import SqlViews
 from crowdledger.projections.changes import ViewChanges
 from crowdledger.projections.projector import project
 
-__all__ = ["BATCH", "apply_rows", "catch_up", "type_name"]
+__all__ = ["BATCH", "BULK_BATCH", "apply_rows", "catch_up", "type_name"]
 
 BATCH = 10_000
+# A rebuild or a catch-up after a bulk import: bigger batches coalesce more rows.
+BULK_BATCH = 50_000
 
 
 def type_name(topic: str) -> str:
     return topic.rpartition(":")[2]
 
 
-def apply_rows(cur: Cursor, rows: list[LogRow], old_position: int) -> int:
-    """Project ``rows`` (which must follow ``old_position`` without a gap) and record them."""
+def apply_rows(cur: Cursor, rows: Sequence[tuple[int, str, bytes]], old_position: int) -> int:
+    """Project ``rows`` of (position, topic, state), which must follow ``old_position``
+    without a gap, and record them with the new tracking position."""
     if not rows:
         return old_position
     changes = ViewChanges()
     loads = orjson.loads
-    for position, _stream, _version, topic, state in rows:
-        project(changes, position, type_name(topic), loads(state))
+    for position, topic, state in rows:
+        project(changes, position, type_name(topic), loads(bytes(state)))
     SqlViews.write(cur, changes)
     new_position = rows[-1][0]
     SqlViews.move(cur, old_position, new_position)
@@ -42,7 +45,7 @@ def apply_rows(cur: Cursor, rows: list[LogRow], old_position: int) -> int:
 
 
 def catch_up(
-    cur: Cursor,
+    tx: Tx,
     log: EventLog,
     *,
     max_batches: int | None = None,
@@ -50,13 +53,13 @@ def catch_up(
     on_batch: Callable[[int], None] | None = None,
 ) -> int:
     """Apply every event after the tracking position; returns the new position."""
-    position = SqlViews.position(cur)
+    position = SqlViews.position(tx.views)
     batches = 0
     while max_batches is None or batches < max_batches:
-        rows = log.read(cur, position, batch)
+        rows = log.read_for_views(tx.events, position, batch)
         if not rows:
             break
-        position = apply_rows(cur, rows, position)
+        position = apply_rows(tx.views, rows, position)
         batches += 1
         if on_batch is not None:
             on_batch(position)

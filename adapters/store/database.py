@@ -1,19 +1,30 @@
 """Connections and transactions for SQLite and PostgreSQL, behind one small interface.
 
-Every write goes through :meth:`Database.transaction` with ``write=True``, which holds
-the ledger's single write lock (SQLite ``BEGIN IMMEDIATE``; PostgreSQL an ``EXCLUSIVE``
-lock on ``stored_events``) from before the command reads its stream until the commit.
-Commands therefore see the latest state, positions are handed out in commit order, and
-the read models are updated in the same transaction as the events they reflect.
+A :class:`Tx` has two cursors: ``events`` for the log and what must be as durable as
+the log (idempotency keys), and ``views`` for the read models. On PostgreSQL and in
+memory they are one cursor in one transaction. A SQLite file keeps its read models in
+a companion file (``<name>-views``) written without waiting for the disk: a durable
+commit then flushes only what the log needs, which is what a durable grant costs, and
+the read models (which the log can always rebuild) are committed right after it. If a
+crash falls between the two commits, the read models are simply behind, and the next
+reader or writer catches them up from their tracking position.
+
+Every write goes through ``transaction(write=True)``, which holds the ledger's single
+write lock (SQLite ``BEGIN IMMEDIATE`` on the log; PostgreSQL an ``EXCLUSIVE`` lock on
+``stored_events``) from before a command reads its streams until the commit. Commands
+therefore decide on the latest state, positions are handed out in commit order, and
+read models are updated in log order.
 """
 
 from __future__ import annotations
 
 import contextlib
+import gc
 import sqlite3
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from crowdledger.domain.errors import StoreError
@@ -21,7 +32,7 @@ from crowdledger.domain.errors import StoreError
 if TYPE_CHECKING:
     from crowdledger.adapters.store.url import StoreURL
 
-__all__ = ["Cursor", "Database", "open_database"]
+__all__ = ["Cursor", "Database", "SQLiteDatabase", "Tx", "open_database"]
 
 Row = tuple[Any, ...]
 
@@ -42,7 +53,9 @@ class Cursor:
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         rows = list(rows)
-        if rows:
+        if len(rows) == 1:  # a command's usual case; execute() is cheaper for one row
+            self._raw.execute(self._sql(sql), rows[0])
+        elif rows:
             self._raw.executemany(self._sql(sql), rows)
 
     def fetchall(self) -> list[Row]:
@@ -51,9 +64,6 @@ class Cursor:
     def fetchone(self) -> Row | None:
         row = self._raw.fetchone()
         return None if row is None else tuple(row)
-
-    def fetchmany(self, size: int) -> list[Row]:
-        return list(self._raw.fetchmany(size))
 
     def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
         row = self.execute(sql, params).fetchone()
@@ -69,42 +79,78 @@ class Cursor:
         return self._raw
 
 
+@dataclass(frozen=True)
+class Tx:
+    """One transaction: the log's cursor and the read models' cursor (maybe the same)."""
+
+    events: Cursor
+    views: Cursor
+
+
 class Database(ABC):
     dialect: str
 
     @abstractmethod
-    def transaction(self, *, write: bool) -> contextlib.AbstractContextManager[Cursor]:
+    def transaction(self, *, write: bool) -> contextlib.AbstractContextManager[Tx]:
         """A transaction; ``write=True`` also takes the ledger's write lock."""
 
     @abstractmethod
-    def setup(self, statements: Sequence[str]) -> None:
+    def log_transaction(self) -> contextlib.AbstractContextManager[Cursor]:
+        """A write transaction on the log alone (commands: they never read the views)."""
+
+    @abstractmethod
+    def setup(self, events: Sequence[str], views: Sequence[str]) -> None:
         """Run DDL once, safely when several processes open the same database at once."""
 
     @abstractmethod
     def close(self) -> None: ...
 
+    @contextlib.contextmanager
+    def bulk(self, *, cache_mib: int = 64, durable: bool = True) -> Iterator[None]:
+        """For imports and rebuilds that touch much of the database.
+
+        Within it the cyclic garbage collector waits (a bulk load creates millions of
+        long-lived objects with no cycles, and each full collection would walk them all
+        again), and the backend may trade ``cache_mib`` of memory for speed and, if not
+        ``durable``, give up waiting for the disk on commit.
+        """
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            with self._tuned(cache_mib, durable):
+                yield
+        finally:
+            if enabled:
+                gc.enable()
+
+    def _tuned(self, cache_mib: int, durable: bool) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
+
 
 class SQLiteDatabase(Database):
-    """One connection per thread (sqlite3 connections are not shareable), WAL mode.
+    """One connection per thread and file (sqlite3 connections are not shareable), WAL.
 
-    ``synchronous=FULL`` makes every commit durable on power loss; the ledger is a record
-    people rely on, so that is the default, and the benchmark measures against the same.
+    The log is written with ``synchronous=FULL``: every commit is durable on power
+    loss, as a record people rely on must be (the benchmark measures against the same).
+    The read models use ``synchronous=NORMAL``: a power cut may lose their last
+    commits, never corrupt them, and they catch up from the log.
     """
 
     dialect = "sqlite"
 
     def __init__(self, path: str | None, *, busy_timeout: float = 60.0) -> None:
-        self._path = path
+        self.path = path  # None for an in-memory database
+        self.views_path = None if path is None else f"{path}-views"
         self._timeout = busy_timeout
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.RLock()
         self._shared: sqlite3.Connection | None = None
         self._closed = False
-        if path is None:  # memory://: one connection, shared under a lock
-            self._shared = self._connect(":memory:")
+        if path is None:  # memory://: one connection, shared under a lock, for both
+            self._shared = self._connect(":memory:", durable=True)
 
-    def _connect(self, target: str) -> sqlite3.Connection:
+    def _connect(self, target: str, *, durable: bool) -> sqlite3.Connection:
         try:
             conn = sqlite3.connect(
                 target, timeout=self._timeout, isolation_level=None, check_same_thread=False
@@ -113,49 +159,115 @@ class SQLiteDatabase(Database):
                 mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()
                 if mode is None or str(mode[0]).lower() != "wal":
                     raise StoreError(f"{target}: could not switch SQLite to WAL mode ({mode})")
-            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA synchronous=FULL" if durable else "PRAGMA synchronous=NORMAL")
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open SQLite database {target!r}: {exc}") from exc
         with self._lock:
             self._all.append(conn)
         return conn
 
-    def _connection(self) -> sqlite3.Connection:
+    def _connections(self) -> tuple[sqlite3.Connection, sqlite3.Connection]:
         if self._closed:
             raise StoreError("the ledger is closed")
         if self._shared is not None:
-            return self._shared
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            assert self._path is not None
-            conn = self._local.conn = self._connect(self._path)
-        return conn
+            return self._shared, self._shared
+        pair: tuple[sqlite3.Connection, sqlite3.Connection] | None = getattr(
+            self._local, "pair", None
+        )
+        if pair is None:
+            assert self.path is not None
+            assert self.views_path is not None
+            pair = (
+                self._connect(self.path, durable=True),
+                self._connect(self.views_path, durable=False),
+            )
+            self._local.pair = pair
+        return pair
 
     @contextlib.contextmanager
-    def transaction(self, *, write: bool) -> Iterator[Cursor]:
+    def _tuned(self, cache_mib: int, durable: bool) -> Iterator[None]:
+        # A page cache large enough for the tables' indexes turns random B-tree inserts
+        # into memory writes (SQLite's default cache is 2 MB).
+        connections = set(self._connections())
+        for conn in connections:
+            conn.execute(f"PRAGMA cache_size=-{cache_mib * 1024}")
+        try:
+            yield
+        finally:
+            for conn in connections:
+                conn.execute("PRAGMA cache_size=-2000")
+
+    @staticmethod
+    def _begin(conn: sqlite3.Connection, write: bool) -> sqlite3.Cursor:
+        raw = conn.cursor()
+        try:
+            raw.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        except sqlite3.OperationalError as exc:
+            raw.close()
+            raise StoreError(f"the ledger database is busy: {exc}") from exc
+        return raw
+
+    @contextlib.contextmanager
+    def transaction(self, *, write: bool) -> Iterator[Tx]:
         guard = self._lock if self._shared is not None else contextlib.nullcontext()
         with guard:
-            conn = self._connection()
-            raw = conn.cursor()
+            log, views = self._connections()
+            if log is views:
+                raw = self._begin(log, write)
+                cursor = Cursor(raw, paramstyle_pyformat=False)
+                try:
+                    yield Tx(cursor, cursor)
+                except BaseException:
+                    log.rollback()
+                    raise
+                else:
+                    log.commit()
+                finally:
+                    raw.close()
+                return
+            log_raw = self._begin(log, write)
             try:
-                raw.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-            except sqlite3.OperationalError as exc:
-                raw.close()
-                raise StoreError(f"the ledger database is busy: {exc}") from exc
+                views_raw = self._begin(views, write)
+            except BaseException:
+                log.rollback()
+                log_raw.close()
+                raise
+            try:
+                yield Tx(Cursor(log_raw, False), Cursor(views_raw, False))
+            except BaseException:
+                views.rollback()
+                log.rollback()
+                raise
+            else:
+                # The log first: read models may fall behind it, never run ahead of it.
+                log.commit()
+                views.commit()
+            finally:
+                log_raw.close()
+                views_raw.close()
+
+    @contextlib.contextmanager
+    def log_transaction(self) -> Iterator[Cursor]:
+        guard = self._lock if self._shared is not None else contextlib.nullcontext()
+        with guard:
+            log = self._connections()[0]
+            raw = self._begin(log, True)
             try:
                 yield Cursor(raw, paramstyle_pyformat=False)
             except BaseException:
-                conn.rollback()
+                log.rollback()
                 raise
             else:
-                conn.commit()
+                log.commit()
             finally:
                 raw.close()
 
-    def setup(self, statements: Sequence[str]) -> None:
-        with self.transaction(write=True) as cur:
-            for statement in statements:
-                cur.execute(statement)
+    def setup(self, events: Sequence[str], views: Sequence[str]) -> None:
+        with self.transaction(write=True) as tx:
+            for statement in events:
+                tx.events.execute(statement)
+            for statement in views:
+                tx.views.execute(statement)
 
     def close(self) -> None:
         with self._lock:
@@ -198,7 +310,7 @@ class PostgresDatabase(Database):
         )
 
     @contextlib.contextmanager
-    def transaction(self, *, write: bool) -> Iterator[Cursor]:
+    def transaction(self, *, write: bool) -> Iterator[Tx]:
         psycopg = self._psycopg
         try:
             with self._pool.connection() as conn, conn.transaction(), conn.cursor() as raw:
@@ -206,15 +318,21 @@ class PostgresDatabase(Database):
                     raw.execute("LOCK TABLE stored_events IN EXCLUSIVE MODE")
                 else:
                     raw.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                yield Cursor(raw, paramstyle_pyformat=True)
+                cursor = Cursor(raw, paramstyle_pyformat=True)
+                yield Tx(cursor, cursor)
         except psycopg.OperationalError as exc:
             raise StoreError("PostgreSQL: " + " ".join(str(exc).split())) from exc
 
-    def setup(self, statements: Sequence[str]) -> None:
+    @contextlib.contextmanager
+    def log_transaction(self) -> Iterator[Cursor]:
+        with self.transaction(write=True) as tx:
+            yield tx.events
+
+    def setup(self, events: Sequence[str], views: Sequence[str]) -> None:
         with self._pool.connection() as conn, conn.transaction(), conn.cursor() as raw:
             # Serialise concurrent first opens: CREATE ... IF NOT EXISTS is not race-free.
             raw.execute("SELECT pg_advisory_xact_lock(7461902)")
-            for statement in statements:
+            for statement in [*events, *views]:
                 raw.execute(statement)
 
     def close(self) -> None:

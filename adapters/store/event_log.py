@@ -17,8 +17,9 @@ from crowdledger.domain.events import LedgerEvent
 
 __all__ = ["EventLog", "LogRow", "StoredRow"]
 
-# (stream, version, topic, state) to append; (position, stream, version, topic, state) read.
-StoredRow = tuple[UUID, int, str, bytes]
+# (stream, version, topic, state) to append, the stream as a UUID or its 32 hex digits;
+# (position, stream, version, topic, state) read.
+StoredRow = tuple[UUID | str, int, str, bytes]
 LogRow = tuple[int, UUID, int, str, bytes]
 
 
@@ -60,16 +61,19 @@ class EventLog:
             )
         )
 
-    def append(self, cur: Cursor, rows: Sequence[StoredRow]) -> int:
-        """Append ``rows`` after the head; returns the position of the first one."""
-        first = self.head(cur) + 1
+    def append(self, cur: Cursor, rows: Sequence[StoredRow], *, head: int | None = None) -> int:
+        """Append ``rows`` after the head (pass it if known); returns the first position."""
+        first = (self.head(cur) if head is None else head) + 1
         if not rows:
             return first
         if self._sqlite:
             cur.executemany(
                 "INSERT INTO stored_events (rowid, originator_id, originator_version, topic, state) "
                 "VALUES (?, ?, ?, ?, ?)",
-                [(first + i, s.hex, v, t, st) for i, (s, v, t, st) in enumerate(rows)],
+                [
+                    (first + i, s if type(s) is str else s.hex, v, t, st)  # type: ignore[union-attr]
+                    for i, (s, v, t, st) in enumerate(rows)
+                ],
             )
         else:
             if len(rows) > 1000:
@@ -104,6 +108,16 @@ class EventLog:
             params,
         )
         return [self._row(r) for r in cur.fetchall()]
+
+    def read_for_views(self, cur: Cursor, after: int, limit: int) -> list[tuple[int, str, bytes]]:
+        """(position, topic, state) of up to ``limit`` events after ``after``: all a
+        projector needs, without the cost of turning stream ids into UUIDs."""
+        cur.execute(
+            f"SELECT {self._position}, topic, state FROM stored_events "
+            f"WHERE {self._position} > ? ORDER BY {self._position} LIMIT {int(limit)}",
+            (after,),
+        )
+        return cur.fetchall()
 
     def read_streams(self, cur: Cursor, streams: Iterable[UUID]) -> list[LogRow]:
         """Every row of the given streams, in log order."""

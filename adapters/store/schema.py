@@ -3,18 +3,37 @@
 ``stored_events`` has exactly the layout of eventsourcing's application recorders
 (SQLite: the rowid is the notification id; PostgreSQL: ``notification_id bigserial``), so
 eventsourcing's own tools can read a crowdledger log. Everything prefixed ``cl_`` is ours:
-the idempotency index (part of the write model) and the read models (rebuildable).
+the idempotency index (part of the write model, kept with the log) and the read models
+with their tracking position (rebuildable; in a companion file on SQLite).
 """
 
 from __future__ import annotations
 
-__all__ = ["READ_MODEL_TABLES", "SCHEMA_VERSION", "VIEWS_VERSION", "ddl"]
+__all__ = [
+    "READ_MODEL_INDEXES",
+    "READ_MODEL_TABLES",
+    "SCHEMA_VERSION",
+    "VIEWS_VERSION",
+    "events_ddl",
+    "views_ddl",
+]
 
 SCHEMA_VERSION = "1"
 # Bump when the projector or the view tables change: an older database rebuilds its views.
 VIEWS_VERSION = "1"
 
 READ_MODEL_TABLES = ("cl_definitions", "cl_workers", "cl_values", "cl_blocks", "cl_submissions")
+
+# Secondary indexes of the read models, by name. A rebuild drops them and builds them
+# again at the end: one sorted build is far cheaper than a million random inserts.
+READ_MODEL_INDEXES = {
+    "cl_values_by_qualification": "CREATE INDEX IF NOT EXISTS cl_values_by_qualification "
+    "ON cl_values (qualification, worker)",
+    "cl_submissions_by_worker": "CREATE INDEX IF NOT EXISTS cl_submissions_by_worker "
+    "ON cl_submissions (worker)",
+    "cl_submissions_by_task": "CREATE INDEX IF NOT EXISTS cl_submissions_by_task "
+    "ON cl_submissions (task)",
+}
 
 _EVENTS = {
     "sqlite": [
@@ -32,14 +51,19 @@ _EVENTS = {
     ],
 }
 
-_OURS = """
+_WRITE_MODEL = """
 CREATE TABLE IF NOT EXISTS cl_meta (
     key TEXT PRIMARY KEY, value TEXT NOT NULL)
-CREATE TABLE IF NOT EXISTS cl_tracking (
-    name TEXT PRIMARY KEY, position BIGINT NOT NULL)
 CREATE TABLE IF NOT EXISTS cl_idempotency (
     key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL,
     first_position BIGINT NOT NULL, last_position BIGINT NOT NULL)
+"""
+
+_READ_MODELS = """
+CREATE TABLE IF NOT EXISTS cl_views_meta (
+    key TEXT PRIMARY KEY, value TEXT NOT NULL)
+CREATE TABLE IF NOT EXISTS cl_tracking (
+    name TEXT PRIMARY KEY, position BIGINT NOT NULL)
 CREATE TABLE IF NOT EXISTS cl_definitions (
     name TEXT PRIMARY KEY, description TEXT NOT NULL, position BIGINT NOT NULL,
     occurred_at TEXT NOT NULL, actor TEXT NOT NULL)
@@ -51,7 +75,6 @@ CREATE TABLE IF NOT EXISTS cl_values (
     worker TEXT NOT NULL, qualification TEXT NOT NULL, value BIGINT,
     position BIGINT NOT NULL, occurred_at TEXT NOT NULL, actor TEXT NOT NULL,
     PRIMARY KEY (worker, qualification)) {without_rowid}
-CREATE INDEX IF NOT EXISTS cl_values_by_qualification ON cl_values (qualification, worker)
 CREATE TABLE IF NOT EXISTS cl_blocks (
     worker TEXT NOT NULL, scope TEXT NOT NULL, until TEXT, position BIGINT NOT NULL,
     occurred_at TEXT NOT NULL, actor TEXT NOT NULL, reason TEXT,
@@ -59,17 +82,22 @@ CREATE TABLE IF NOT EXISTS cl_blocks (
 CREATE TABLE IF NOT EXISTS cl_submissions (
     submission TEXT PRIMARY KEY, worker TEXT NOT NULL, task TEXT NOT NULL,
     status TEXT NOT NULL, position BIGINT NOT NULL, occurred_at TEXT NOT NULL)
-CREATE INDEX IF NOT EXISTS cl_submissions_by_worker ON cl_submissions (worker)
-CREATE INDEX IF NOT EXISTS cl_submissions_by_task ON cl_submissions (task)
 """
 
 
-def ddl(dialect: str) -> list[str]:
-    """Every statement that creates the schema, for ``dialect`` "sqlite" or "postgresql"."""
+def _statements(block: str, dialect: str) -> list[str]:
     without_rowid = "WITHOUT ROWID" if dialect == "sqlite" else ""
-    ours = [
-        statement.strip().format(without_rowid=without_rowid)
-        for statement in _OURS.strip().split("\nCREATE ")
+    parts = [
+        s.strip().format(without_rowid=without_rowid) for s in block.strip().split("\nCREATE ")
     ]
-    ours = [s if s.startswith("CREATE ") else "CREATE " + s for s in ours]
-    return [*_EVENTS[dialect], *ours]
+    return [s if s.startswith("CREATE ") else "CREATE " + s for s in parts]
+
+
+def events_ddl(dialect: str) -> list[str]:
+    """The log and what must be as durable as it, for "sqlite" or "postgresql"."""
+    return [*_EVENTS[dialect], *_statements(_WRITE_MODEL, dialect)]
+
+
+def views_ddl(dialect: str) -> list[str]:
+    """The read models and their tracking position."""
+    return [*_statements(_READ_MODELS, dialect), *READ_MODEL_INDEXES.values()]

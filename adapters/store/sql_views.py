@@ -35,7 +35,9 @@ class SqlViews:
     @staticmethod
     def move(cur: Cursor, old: int, new: int, name: str = VIEWS) -> None:
         """Compare-and-set the tracking position; refuses if it is not at ``old``."""
-        cur.execute("UPDATE cl_tracking SET position = ? WHERE name = ? AND position = ?", (new, name, old))
+        cur.execute(
+            "UPDATE cl_tracking SET position = ? WHERE name = ? AND position = ?", (new, name, old)
+        )
         if cur.rowcount == 1:
             return
         if old == 0 and cur.scalar("SELECT COUNT(*) FROM cl_tracking WHERE name = ?", (name,)) == 0:
@@ -115,7 +117,9 @@ class SqlReadModel:
             "SELECT name, description, position, occurred_at, actor FROM cl_definitions WHERE name = ?",
             (qualification,),
         ).fetchone()
-        return None if row is None else Definition(row[0], row[1], int(row[2]), _when(row[3]), row[4])
+        return (
+            None if row is None else Definition(row[0], row[1], int(row[2]), _when(row[3]), row[4])
+        )
 
     def definitions(self) -> dict[str, Definition]:
         rows = self._cur.execute(
@@ -129,7 +133,10 @@ class SqlReadModel:
             "WHERE worker = ? AND value IS NOT NULL ORDER BY qualification",
             (worker,),
         ).fetchall()
-        return {r[0]: QualificationValue(worker, r[0], int(r[1]), int(r[2]), _when(r[3]), r[4]) for r in rows}
+        return {
+            r[0]: QualificationValue(worker, r[0], int(r[1]), int(r[2]), _when(r[3]), r[4])
+            for r in rows
+        }
 
     def value(self, worker: str, qualification: str) -> QualificationValue | None:
         row = self._cur.execute(
@@ -139,11 +146,15 @@ class SqlReadModel:
         ).fetchone()
         if row is None:
             return None
-        return QualificationValue(worker, qualification, int(row[0]), int(row[1]), _when(row[2]), row[3])
+        return QualificationValue(
+            worker, qualification, int(row[0]), int(row[1]), _when(row[2]), row[3]
+        )
 
     def held_ever(self, worker: str) -> list[str]:
         """Every qualification the worker has ever been granted (for finding their streams)."""
-        rows = self._cur.execute("SELECT qualification FROM cl_values WHERE worker = ?", (worker,)).fetchall()
+        rows = self._cur.execute(
+            "SELECT qualification FROM cl_values WHERE worker = ?", (worker,)
+        ).fetchall()
         return [r[0] for r in rows]
 
     def blocks(self, worker: str) -> list[Block]:
@@ -153,7 +164,15 @@ class SqlReadModel:
             (worker,),
         ).fetchall()
         return [
-            Block(worker, r[0], None if r[1] is None else _when(r[1]), int(r[2]), _when(r[3]), r[4], r[5])
+            Block(
+                worker,
+                r[0],
+                None if r[1] is None else _when(r[1]),
+                int(r[2]),
+                _when(r[3]),
+                r[4],
+                r[5],
+            )
             for r in rows
         ]
 
@@ -168,14 +187,19 @@ class SqlReadModel:
         return WorkerStats(worker, *counts, tasks=frozenset(t[0] for t in tasks))
 
     def submissions_of(self, worker: str) -> list[str]:
-        rows = self._cur.execute("SELECT submission FROM cl_submissions WHERE worker = ?", (worker,)).fetchall()
+        rows = self._cur.execute(
+            "SELECT submission FROM cl_submissions WHERE worker = ?", (worker,)
+        ).fetchall()
         return [r[0] for r in rows]
 
     def known(self, worker: str) -> bool:
         return self._cur.scalar("SELECT 1 FROM cl_workers WHERE worker = ?", (worker,)) is not None
 
     def workers(self) -> list[str]:
-        return [r[0] for r in self._cur.execute("SELECT worker FROM cl_workers ORDER BY worker").fetchall()]
+        return [
+            r[0]
+            for r in self._cur.execute("SELECT worker FROM cl_workers ORDER BY worker").fetchall()
+        ]
 
     def holders(self, qualification: str) -> dict[str, QualificationValue]:
         rows = self._cur.execute(

@@ -54,11 +54,15 @@ def parse_url(url: str) -> StoreURL:
         query = parse_qs(parts.query)
         schema = query.pop("schema", ["public"])[-1]
         if not _SCHEMA.fullmatch(schema):
-            raise StoreError(f"{redact(url)}: schema {schema!r} is not a plain lower-case identifier")
+            raise StoreError(
+                f"{redact(url)}: schema {schema!r} is not a plain lower-case identifier"
+            )
         rest = "&".join(f"{k}={v}" for k, vs in query.items() for v in vs)
         conninfo = parts._replace(scheme="postgresql", query=rest).geturl()
         if not parts.path.strip("/"):
-            raise StoreError(f"{redact(url)}: no database name (postgresql://user@host:port/dbname)")
+            raise StoreError(
+                f"{redact(url)}: no database name (postgresql://user@host:port/dbname)"
+            )
         return StoreURL("postgresql", conninfo=conninfo, schema=schema, text=url)
     raise StoreError(
         f"{redact(url)!r} is not a ledger URL: use sqlite:///path/to/file.db, "

@@ -1,0 +1,37 @@
+"""Export: every event, in record order, as JSON Lines (one event document per line).
+
+The document is the event's stored JSON plus ``position``, ``type``, ``stream`` and
+``version``, with ``timestamp`` named ``recorded_at``: what ``history --json`` shows and
+what ``import`` reads back.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+import orjson
+
+from crowdledger.adapters.store.catch_up import type_name
+
+if TYPE_CHECKING:
+    from crowdledger.adapters.ledger import Ledger
+
+__all__ = ["export_events"]
+
+
+def export_events(ledger: Ledger, out: BinaryIO) -> int:
+    """Write the whole log to ``out`` from one consistent snapshot; returns how many."""
+    count = 0
+    for rows in ledger._scan():
+        lines = []
+        for position, stream, version, topic, state in rows:
+            data: dict[str, Any] = orjson.loads(state)
+            doc: dict[str, Any] = {"position": position, "type": type_name(topic)}
+            doc.update(data)
+            doc["recorded_at"] = doc.pop("timestamp")
+            doc["stream"] = str(stream)
+            doc["version"] = version
+            lines.append(orjson.dumps(doc))
+        out.write(b"\n".join(lines) + b"\n")
+        count += len(rows)
+    return count

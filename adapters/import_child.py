@@ -1,0 +1,53 @@
+"""The second process of a large import: ``python -m crowdledger.adapters.import_child``.
+
+Checks every line of the file against the ledger as last committed and writes pickled
+messages to stdout for the importing process, which holds the write lock and appends:
+``("rows", [...])`` per chunk, then ``("done", None)``, ``("refused", (path, line,
+field, message))`` for a bad line, or ``("failed", text)``.
+"""
+
+from __future__ import annotations
+
+import pickle
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from crowdledger.adapters.import_checker import LineChecker
+from crowdledger.adapters.store.database import SQLiteDatabase
+from crowdledger.adapters.store.event_log import EventLog, StoredRow
+from crowdledger.domain.errors import ImportFileError
+
+
+def main(db_file: str, path: str, at: str) -> int:
+    out = sys.stdout.buffer
+
+    def say(kind: str, payload: Any) -> None:
+        pickle.dump((kind, payload), out, protocol=pickle.HIGHEST_PROTOCOL)
+        out.flush()
+
+    db = SQLiteDatabase(db_file)
+    try:
+        with db.bulk(cache_mib=64), db.transaction(write=False) as tx:
+
+            def send(rows: list[StoredRow]) -> None:
+                say("rows", rows)
+
+            LineChecker(
+                tx.events, EventLog(db.dialect), Path(path), datetime.fromisoformat(at), send
+            ).check_file()
+        say("done", None)
+    except ImportFileError as exc:
+        say("refused", (exc.path, exc.line, exc.field, exc.message))
+    except BrokenPipeError:
+        return 1  # the importing process has gone away
+    except Exception as exc:  # reported to the importing process, which rolls back
+        say("failed", f"{type(exc).__name__}: {exc}")
+    finally:
+        db.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(*sys.argv[1:4]))
