@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import functools
 import getpass
 import hashlib
 import os
@@ -97,9 +98,11 @@ Clock = Callable[[], datetime]
 
 def default_actor() -> str:
     """``CROWDLEDGER_ACTOR``, else the operating-system user."""
-    actor = os.environ.get("CROWDLEDGER_ACTOR")
-    if actor:
-        return actor
+    return os.environ.get("CROWDLEDGER_ACTOR") or _os_user()
+
+
+@functools.cache
+def _os_user() -> str:
     try:
         return getpass.getuser()
     except (KeyError, OSError):
@@ -289,6 +292,7 @@ class Ledger(ReadAPI):
                 for aggregate in session.touched
                 for e in aggregate.collect_events()
             ]
+            last = None
             if events:
                 stored: list[tuple[UUID, int, str, bytes]] = [
                     (e.originator_id, e.originator_version, e.TOPIC, encode_state(e))
@@ -297,9 +301,11 @@ class Ledger(ReadAPI):
                 first = self._log.append(cur, stored)
                 for i, recorded in enumerate(events):
                     object.__setattr__(recorded, "position", first + i)
+                last = first + len(events) - 1
             if key is not None and event is not None and event.position is not None:
-                last = self._log.head(cur)
-                self._log.remember_key(cur, key, fingerprint, event.position, last)
+                self._log.remember_key(
+                    cur, key, fingerprint, event.position, last or event.position
+                )
             return event
 
     # -- commands --------------------------------------------------------------------------

@@ -41,13 +41,26 @@ POSTGRES = os.environ.get("CROWDLEDGER_TEST_POSTGRES", "postgresql://postgres@12
 RESULTS: list[dict[str, Any]] = []
 
 
-def report(name: str, ours: float, base: float, unit: str, goal: str, ok: bool, note: str = "") -> None:
+def report(
+    name: str, ours: float, base: float, unit: str, goal: str, ok: bool, note: str = ""
+) -> None:
     # Rates: ours / baseline (higher is better). Latencies: ours / baseline (lower is better).
     ratio = ours / base
-    row = {"name": name, "ours": ours, "baseline": base, "unit": unit, "ratio": ratio, "goal": goal, "met": ok, "note": note}
+    row = {
+        "name": name,
+        "ours": ours,
+        "baseline": base,
+        "unit": unit,
+        "ratio": ratio,
+        "goal": goal,
+        "met": ok,
+        "note": note,
+    }
     RESULTS.append(row)
     flag = "met" if ok else "NOT met"
-    print(f"{name:48s} {ours:>12,.1f} {unit:<7s} baseline {base:>12,.1f}  ratio {ratio:5.2f}x  goal {goal} ({flag}) {note}")
+    print(
+        f"{name:48s} {ours:>12,.1f} {unit:<7s} baseline {base:>12,.1f}  ratio {ratio:5.2f}x  goal {goal} ({flag}) {note}"
+    )
 
 
 def child(code: str, *args: str) -> dict[str, Any]:
@@ -124,16 +137,37 @@ def bench_sqlite_bulk(history: Path, work: Path) -> None:
     tuned = child(RAW_SQLITE_INSERT, str(db), str(work / "raw-tuned.db"), "tuned")
     raw_rate = raw["rows"] / raw["seconds"]
     rate = n / ours["seconds"]
-    report("sqlite: bulk import (validated append)", rate, raw_rate, "ev/s", ">= 0.5x", rate >= 0.5 * raw_rate,
-           f"[raw with our 256 MB cache: {tuned['rows'] / tuned['seconds']:,.0f} rows/s; import peak RSS {ours['rss_mb']:.0f} MB]")
-    report("sqlite: bulk import incl. read models", n / ours["with_views"], raw_rate, "ev/s", "(info)", True)
+    report(
+        "sqlite: bulk import (validated append)",
+        rate,
+        raw_rate,
+        "ev/s",
+        ">= 0.5x",
+        rate >= 0.5 * raw_rate,
+        f"[raw with our 256 MB cache: {tuned['rows'] / tuned['seconds']:,.0f} rows/s; import peak RSS {ours['rss_mb']:.0f} MB]",
+    )
+    report(
+        "sqlite: bulk import incl. read models",
+        n / ours["with_views"],
+        raw_rate,
+        "ev/s",
+        "(info)",
+        True,
+    )
     scan = child(RAW_SQLITE_SCAN, str(db))
     rebuild = child(OUR_REBUILD, f"sqlite:///{db}")
     scan_rate = scan["rows"] / scan["seconds"]
     rebuild_rate = rebuild["rows"] / rebuild["seconds"]
-    report("sqlite: rebuild all read models", rebuild_rate, scan_rate, "ev/s", ">= 0.35x", rebuild_rate >= 0.35 * scan_rate,
-           f"[peak RSS {rebuild['rss_mb']:.0f} MB, raw scan {scan['rss_mb']:.0f} MB; goal < 300 MB: "
-           f"{'met' if rebuild['rss_mb'] < 300 else 'NOT met'}]")
+    report(
+        "sqlite: rebuild all read models",
+        rebuild_rate,
+        scan_rate,
+        "ev/s",
+        ">= 0.35x",
+        rebuild_rate >= 0.35 * scan_rate,
+        f"[peak RSS {rebuild['rss_mb']:.0f} MB, raw scan {scan['rss_mb']:.0f} MB; goal < 300 MB: "
+        f"{'met' if rebuild['rss_mb'] < 300 else 'NOT met'}]",
+    )
 
 
 def grant_latency(url: str, count: int) -> float:
@@ -154,14 +188,19 @@ def raw_sqlite_commit_latency(path: Path, count: int) -> float:
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=FULL")
-    db.execute("CREATE TABLE t (originator_id TEXT, originator_version INTEGER, topic TEXT, state BLOB, "
-               "PRIMARY KEY (originator_id, originator_version))")
+    db.execute(
+        "CREATE TABLE t (originator_id TEXT, originator_version INTEGER, topic TEXT, state BLOB, "
+        "PRIMARY KEY (originator_id, originator_version))"
+    )
     samples = []
     state = b'{"worker":"mturk:A0000000000001","qualification":"english","value":1,"actor":"bench"}'
     for i in range(count):
         start = time.perf_counter()
         db.execute("BEGIN IMMEDIATE")
-        db.execute("INSERT INTO t VALUES (?, 1, 'crowdledger:QualificationGranted', ?)", (f"{i:032x}", state))
+        db.execute(
+            "INSERT INTO t VALUES (?, 1, 'crowdledger:QualificationGranted', ?)",
+            (f"{i:032x}", state),
+        )
         db.execute("COMMIT")
         samples.append(time.perf_counter() - start)
     db.close()
@@ -214,14 +253,20 @@ def raw_pg_commit_latency(count: int, schema: str) -> float:
 
     samples = []
     with psycopg.connect(POSTGRES, autocommit=True) as conn:
-        conn.execute(f'CREATE TABLE "{schema}".t (originator_id uuid, originator_version bigint, topic text, '
-                     "state bytea, PRIMARY KEY (originator_id, originator_version))")
-        state = b'{"worker":"mturk:A0000000000001","qualification":"english","value":1,"actor":"bench"}'
+        conn.execute(
+            f'CREATE TABLE "{schema}".t (originator_id uuid, originator_version bigint, topic text, '
+            "state bytea, PRIMARY KEY (originator_id, originator_version))"
+        )
+        state = (
+            b'{"worker":"mturk:A0000000000001","qualification":"english","value":1,"actor":"bench"}'
+        )
         for i in range(count):
             start = time.perf_counter()
             with conn.transaction():
-                conn.execute(f'INSERT INTO "{schema}".t VALUES (%s, 1, %s, %s)',
-                             (f"{i:032x}", "crowdledger:QualificationGranted", state))
+                conn.execute(
+                    f'INSERT INTO "{schema}".t VALUES (%s, 1, %s, %s)',
+                    (f"{i:032x}", "crowdledger:QualificationGranted", state),
+                )
             samples.append(time.perf_counter() - start)
     return statistics.median(samples[count // 10 :]) * 1e6
 
@@ -243,19 +288,47 @@ def bench_postgres(history: Path, grants: int) -> None:
         n = ours["rows"]
         raw_rate = raw["rows"] / raw["seconds"]
         rate = n / ours["seconds"]
-        report("postgresql: bulk import (validated append)", rate, raw_rate, "ev/s", ">= 0.5x", rate >= 0.5 * raw_rate)
-        report("postgresql: bulk import incl. read models", n / ours["with_views"], raw_rate, "ev/s", "(info)", True)
+        report(
+            "postgresql: bulk import (validated append)",
+            rate,
+            raw_rate,
+            "ev/s",
+            ">= 0.5x",
+            rate >= 0.5 * raw_rate,
+        )
+        report(
+            "postgresql: bulk import incl. read models",
+            n / ours["with_views"],
+            raw_rate,
+            "ev/s",
+            "(info)",
+            True,
+        )
         scan = child(RAW_PG_SCAN, POSTGRES, ours_schema)
         rebuild = child(OUR_REBUILD, url)
         scan_rate = scan["rows"] / scan["seconds"]
         rebuild_rate = rebuild["rows"] / rebuild["seconds"]
-        report("postgresql: rebuild all read models", rebuild_rate, scan_rate, "ev/s", ">= 0.35x",
-               rebuild_rate >= 0.35 * scan_rate, f"[peak RSS {rebuild['rss_mb']:.0f} MB]")
+        report(
+            "postgresql: rebuild all read models",
+            rebuild_rate,
+            scan_rate,
+            "ev/s",
+            ">= 0.35x",
+            rebuild_rate >= 0.35 * scan_rate,
+            f"[peak RSS {rebuild['rss_mb']:.0f} MB]",
+        )
         with psycopg.connect(POSTGRES, autocommit=True) as conn:
             conn.execute(f'CREATE SCHEMA "{grant_schema}"')
         ours_grant = grant_latency(f"{POSTGRES}?schema={grant_schema}", grants)
         raw_grant = raw_pg_commit_latency(grants, grant_schema)
-        report("postgresql: one durable grant, median", ours_grant, raw_grant, "us", "<= 2x", ours_grant <= 2 * raw_grant)
+        report(
+            "postgresql: one durable grant, median",
+            ours_grant,
+            raw_grant,
+            "us",
+            "<= 2x",
+            ours_grant <= 2 * raw_grant,
+        )
     finally:
         with psycopg.connect(POSTGRES, autocommit=True) as conn:
             for schema in (ours_schema, raw_schema, grant_schema):
@@ -271,7 +344,9 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     history = workload(args.events, args.workers)
-    print(f"workload: {history.name} ({history.stat().st_size / 1e6:.0f} MB), python {sys.version.split()[0]}")
+    print(
+        f"workload: {history.name} ({history.stat().st_size / 1e6:.0f} MB), python {sys.version.split()[0]}"
+    )
     with tempfile.TemporaryDirectory(dir=Path(__file__).parent / "data") as tmp:
         work = Path(tmp)
         if args.backend in ("sqlite", "both"):

@@ -57,8 +57,15 @@ def generate(path: Path, events: int, workers: int, seed: int = 7) -> Path:
             written += 1
 
         for q in QUALIFICATIONS:
-            emit({"type": "QualificationDefined", "qualification": q, "description": f"{q} test",
-                  "stream": str(qualification_type_stream(q)), "version": 1})
+            emit(
+                {
+                    "type": "QualificationDefined",
+                    "qualification": q,
+                    "description": f"{q} test",
+                    "stream": str(qualification_type_stream(q)),
+                    "version": 1,
+                }
+            )
         while written < events:
             roll = rng.random()
             if roll < 0.40 or (roll < 0.50 and not held_list):
@@ -69,9 +76,16 @@ def generate(path: Path, events: int, workers: int, seed: int = 7) -> Path:
                 if key not in held:
                     held_list.append(key)
                 held[key] = version
-                emit({"type": "QualificationGranted", "worker": worker_id(w), "qualification": QUALIFICATIONS[q],
-                      "value": rng.randrange(0, 100),
-                      "stream": str(worker_qualification_stream(worker_id(w), QUALIFICATIONS[q])), "version": version})
+                emit(
+                    {
+                        "type": "QualificationGranted",
+                        "worker": worker_id(w),
+                        "qualification": QUALIFICATIONS[q],
+                        "value": rng.randrange(0, 100),
+                        "stream": str(worker_qualification_stream(worker_id(w), QUALIFICATIONS[q])),
+                        "version": version,
+                    }
+                )
             elif roll < 0.50:
                 i = rng.randrange(len(held_list))
                 held_list[i], held_list[-1] = held_list[-1], held_list[i]
@@ -79,25 +93,48 @@ def generate(path: Path, events: int, workers: int, seed: int = 7) -> Path:
                 del held[key]
                 version = versions[key] + 1
                 versions[key] = version
-                emit({"type": "QualificationRevoked", "worker": worker_id(w), "qualification": QUALIFICATIONS[q],
-                      "stream": str(worker_qualification_stream(worker_id(w), QUALIFICATIONS[q])), "version": version})
+                emit(
+                    {
+                        "type": "QualificationRevoked",
+                        "worker": worker_id(w),
+                        "qualification": QUALIFICATIONS[q],
+                        "stream": str(worker_qualification_stream(worker_id(w), QUALIFICATIONS[q])),
+                        "version": version,
+                    }
+                )
             elif roll < 0.78 or not pending:
                 w = rng.randrange(workers)
                 sub = f"S{written:09d}"
                 task = f"hit{rng.randrange(500)}"
                 pending.append((sub, w, task))
-                emit({"type": "SubmissionRecorded", "worker": worker_id(w), "provider": "mturk", "task": task,
-                      "submission": sub, "answer": {"label": rng.choice(["cat", "dog", "bird"])},
-                      "accepted_at": None, "submitted_at": (start + timedelta(seconds=tick + 1)).isoformat(),
-                      "stream": str(submission_stream(sub)), "version": 1})
+                emit(
+                    {
+                        "type": "SubmissionRecorded",
+                        "worker": worker_id(w),
+                        "provider": "mturk",
+                        "task": task,
+                        "submission": sub,
+                        "answer": {"label": rng.choice(["cat", "dog", "bird"])},
+                        "accepted_at": None,
+                        "submitted_at": (start + timedelta(seconds=tick + 1)).isoformat(),
+                        "stream": str(submission_stream(sub)),
+                        "version": 1,
+                    }
+                )
             else:
                 i = rng.randrange(len(pending))
                 pending[i], pending[-1] = pending[-1], pending[i]
                 sub, w, task = pending.pop()
                 approve = rng.random() < 0.85
-                doc: dict[str, object] = {"type": "SubmissionApproved" if approve else "SubmissionRejected",
-                       "worker": worker_id(w), "task": task, "submission": sub,
-                       "feedback": None, "stream": str(submission_stream(sub)), "version": 2}
+                doc: dict[str, object] = {
+                    "type": "SubmissionApproved" if approve else "SubmissionRejected",
+                    "worker": worker_id(w),
+                    "task": task,
+                    "submission": sub,
+                    "feedback": None,
+                    "stream": str(submission_stream(sub)),
+                    "version": 2,
+                }
                 if approve:
                     doc["overrode_rejection"] = False
                 emit(doc)

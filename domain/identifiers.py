@@ -55,7 +55,9 @@ INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
 def worker_pattern() -> str:
     """One regular expression matching every valid worker reference."""
-    return "|".join(f"{provider}:{fmt.pattern}" for provider, (fmt, _) in sorted(_ID_FORMATS.items()))
+    return "|".join(
+        f"{provider}:{fmt.pattern}" for provider, (fmt, _) in sorted(_ID_FORMATS.items())
+    )
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,9 @@ def check_field(name: str, value: object) -> None:
         check_value(value)
     elif name == "provider":
         if value not in KNOWN_PROVIDERS:
-            raise InvalidInputError(name, f"unknown provider {value!r} (known: {', '.join(KNOWN_PROVIDERS)})")
+            raise InvalidInputError(
+                name, f"unknown provider {value!r} (known: {', '.join(KNOWN_PROVIDERS)})"
+            )
     else:
         check_text(value, name, required=fmt.nonblank, limit=fmt.max_length or 10_000)
 

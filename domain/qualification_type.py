@@ -34,7 +34,6 @@ class QualificationDefined(LedgerEvent):
     qualification: str
     description: str
 
-
     def check(self, state: StreamState) -> None:
         assert isinstance(state, QualificationTypeState)
         super().check(state)

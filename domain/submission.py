@@ -104,7 +104,6 @@ class SubmissionApproved(LedgerEvent):
     feedback: str | None
     overrode_rejection: bool
 
-
     def check(self, state: StreamState) -> None:
         assert isinstance(state, SubmissionState)
         super().check(state)
@@ -140,7 +139,6 @@ class SubmissionRejected(LedgerEvent):
     task: str
     submission: str
     feedback: str | None
-
 
     def check(self, state: StreamState) -> None:
         assert isinstance(state, SubmissionState)

@@ -51,7 +51,6 @@ class WorkerBlocked(LedgerEvent):
     scope: str
     until: datetime | None
 
-
     def check(self, state: StreamState) -> None:
         super().check(state)
         if self.until is not None and self.until <= self.occurred_at:
@@ -81,7 +80,6 @@ class WorkerUnblocked(LedgerEvent):
 
     worker: str
     scope: str
-
 
     def check(self, state: StreamState) -> None:
         assert isinstance(state, WorkerBlocksState)

@@ -46,7 +46,6 @@ class QualificationGranted(LedgerEvent):
     qualification: str
     value: int
 
-
     def evolve(self, state: StreamState) -> None:
         assert isinstance(state, WorkerQualificationState)
         super().evolve(state)
@@ -67,7 +66,6 @@ class QualificationRevoked(LedgerEvent):
 
     worker: str
     qualification: str
-
 
     def check(self, state: StreamState) -> None:
         assert isinstance(state, WorkerQualificationState)

@@ -155,7 +155,9 @@ def test_events_appended_by_another_writer_become_visible(ledger_url: str, clock
         stream = WorkerQualification.blank(worker_qualification_stream(W2, "english"), clock.now)
         event = stream.grant(W2, "english", 9, context)
         with writer._db.transaction(write=True) as tx:
-            writer._log.append(tx.events, [(event.originator_id, 1, event.TOPIC, encode_state(event))])
+            writer._log.append(
+                tx.events, [(event.originator_id, 1, event.TOPIC, encode_state(event))]
+            )
         assert reader.value(W2, "english") == 9
         assert orjson.loads(orjson.dumps(reader.holders("english"))) == {W1: 4, W2: 9}
 

@@ -209,7 +209,9 @@ def test_a_missing_file_is_an_error(ledger: Ledger, tmp_path: Path) -> None:
         ledger.import_(tmp_path / "absent.jsonl")
 
 
-@pytest.mark.parametrize("parallel", [False, True], ids=["in-process", "checked-in-a-second-process"])
+@pytest.mark.parametrize(
+    "parallel", [False, True], ids=["in-process", "checked-in-a-second-process"]
+)
 def test_both_import_paths_agree(clock: Clock, tmp_path: Path, parallel: bool) -> None:
     from crowdledger.adapters.import_file import append_file
 
@@ -224,7 +226,9 @@ def test_both_import_paths_agree(clock: Clock, tmp_path: Path, parallel: bool) -
             assert append_file(copy, out, parallel=parallel) == 0
 
 
-def test_a_bad_line_found_by_the_second_process_records_nothing(clock: Clock, tmp_path: Path) -> None:
+def test_a_bad_line_found_by_the_second_process_records_nothing(
+    clock: Clock, tmp_path: Path
+) -> None:
     from crowdledger.adapters.import_file import append_file
 
     with Ledger.open(f"sqlite:///{tmp_path / 'src.db'}", clock=clock) as source:
@@ -235,7 +239,9 @@ def test_a_bad_line_found_by_the_second_process_records_nothing(clock: Clock, tm
     docs[4]["feedback"] = 12
     bad = write_lines(tmp_path / "bad.jsonl", docs)
     with Ledger.open(f"sqlite:///{tmp_path / 'dst.db'}", clock=clock) as copy:
-        with pytest.raises(ImportFileError, match=r"bad.jsonl:5: feedback: expected a string, got 12"):
+        with pytest.raises(
+            ImportFileError, match=r"bad.jsonl:5: feedback: expected a string, got 12"
+        ):
             append_file(copy, bad, parallel=True)
         assert copy.head() == 0
 
@@ -246,7 +252,6 @@ def test_the_fast_path_never_accepts_what_the_domain_refuses() -> None:
 
     from hypothesis import given, settings
     from hypothesis import strategies as st
-
     from pydantic import ValidationError
 
     from crowdledger.adapters.codec import event_from_document
@@ -255,9 +260,13 @@ def test_the_fast_path_never_accepts_what_the_domain_refuses() -> None:
     from crowdledger.domain import InvalidInputError, LedgerError
 
     common = {
-        "actor": "a", "occurred_at": "2026-01-01T00:00:00+00:00", "correlation_id": "c",
-        "event_id": "2b1f1b9e-8c4e-4f57-9d3e-0d5f7a1c2e31", "recorded_at": "2026-01-01T00:00:00+00:00",
-        "reason": None, "idempotency_key": None,
+        "actor": "a",
+        "occurred_at": "2026-01-01T00:00:00+00:00",
+        "correlation_id": "c",
+        "event_id": "2b1f1b9e-8c4e-4f57-9d3e-0d5f7a1c2e31",
+        "recorded_at": "2026-01-01T00:00:00+00:00",
+        "reason": None,
+        "idempotency_key": None,
     }
     review = {"worker": W1, "task": "t", "submission": "s", "feedback": None}
     bases: dict[str, dict[str, Any]] = {
@@ -266,17 +275,48 @@ def test_the_fast_path_never_accepts_what_the_domain_refuses() -> None:
         "QualificationRevoked": {"worker": W1, "qualification": "english"},
         "WorkerBlocked": {"worker": W1, "scope": "global", "until": None},
         "WorkerUnblocked": {"worker": W1, "scope": "global"},
-        "SubmissionRecorded": {"worker": W1, "provider": "mturk", "task": "t", "submission": "s",
-                               "answer": {}, "accepted_at": None, "submitted_at": "2026-01-01T00:00:00+00:00"},
+        "SubmissionRecorded": {
+            "worker": W1,
+            "provider": "mturk",
+            "task": "t",
+            "submission": "s",
+            "answer": {},
+            "accepted_at": None,
+            "submitted_at": "2026-01-01T00:00:00+00:00",
+        },
         "SubmissionApproved": {**review, "overrode_rejection": False},
         "SubmissionRejected": review,
     }
     values = st.one_of(
-        st.none(), st.booleans(), st.integers(-(2**40), 2**40), st.text(max_size=30),
-        st.sampled_from(["mturk:A1", "mturk:a1", "prolific:" + "a" * 24, "prolific:" + "A" * 24,
-                         "local:x", "local:", " ", "", "global", "project:x", "Project:x", "2026-01-01T00:00:00Z",
-                         "2026-01-01T00:00:00", "2026-13-01T00:00:00+00:00", "2026-01-01T00:00:00-05:00",
-                         "2B1F1B9E-8C4E-4F57-9D3E-0D5F7A1C2E31", "prolific", "local", "english", "a b", "x" * 300]),
+        st.none(),
+        st.booleans(),
+        st.integers(-(2**40), 2**40),
+        st.text(max_size=30),
+        st.sampled_from(
+            [
+                "mturk:A1",
+                "mturk:a1",
+                "prolific:" + "a" * 24,
+                "prolific:" + "A" * 24,
+                "local:x",
+                "local:",
+                " ",
+                "",
+                "global",
+                "project:x",
+                "Project:x",
+                "2026-01-01T00:00:00Z",
+                "2026-01-01T00:00:00",
+                "2026-13-01T00:00:00+00:00",
+                "2026-01-01T00:00:00-05:00",
+                "2B1F1B9E-8C4E-4F57-9D3E-0D5F7A1C2E31",
+                "prolific",
+                "local",
+                "english",
+                "a b",
+                "x" * 300,
+            ]
+        ),
     )
     accepted = []
 
@@ -296,7 +336,9 @@ def test_the_fast_path_never_accepts_what_the_domain_refuses() -> None:
             slow = event_from_document(dict(doc), uuid.UUID(int=0), 1)
             slow.validate()
         except LedgerError as exc:
-            raise AssertionError(f"fast path accepted what the domain refuses: {doc} ({exc})") from None
+            raise AssertionError(
+                f"fast path accepted what the domain refuses: {doc} ({exc})"
+            ) from None
         # Both paths store the same state (key order aside).
         sort = orjson.OPT_SORT_KEYS
         assert orjson.dumps(vars(quick), option=sort) == orjson.dumps(

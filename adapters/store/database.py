@@ -40,9 +40,12 @@ Row = tuple[Any, ...]
 class Cursor:
     """A cursor that takes ``?`` placeholders on both databases and returns tuples."""
 
-    def __init__(self, raw: Any, paramstyle_pyformat: bool) -> None:
+    def __init__(self, raw: Any, paramstyle_pyformat: bool, *, lock_pending: bool = False) -> None:
         self._raw = raw
         self._pyformat = paramstyle_pyformat
+        # A PostgreSQL command has not yet sent BEGIN and taken the write lock: its first
+        # read of the log does both in the same round trip (see EventLog.take_lock).
+        self.lock_pending = lock_pending
 
     def _sql(self, sql: str) -> str:
         return sql.replace("?", "%s") if self._pyformat else sql
@@ -65,9 +68,90 @@ class Cursor:
         row = self._raw.fetchone()
         return None if row is None else tuple(row)
 
+    def execute_script(self, sql: str) -> Cursor:
+        """Several statements without parameters in one round trip; the cursor is left on
+        the last statement's result."""
+        self._raw.execute(sql)
+        while self._raw.nextset():
+            pass
+        return self
+
     def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
         row = self.execute(sql, params).fetchone()
         return None if row is None else row[0]
+
+    # -- many rows at once: executemany on SQLite, one statement over arrays on PostgreSQL --
+    def insert_many(
+        self,
+        table: str,
+        columns: Sequence[str],
+        types: Sequence[str],
+        rows: Iterable[Sequence[Any]],
+        *,
+        conflict: Sequence[str],
+        update: Sequence[str] = (),
+    ) -> None:
+        """Insert ``rows``; on a key clash update ``update`` (or keep the old row).
+
+        ``types`` are the PostgreSQL column types, used to pass each column as one array
+        (a single ``INSERT ... SELECT FROM unnest(...)`` instead of a round trip per row).
+        The rows must not repeat a key.
+        """
+        rows = list(rows)
+        if not rows:
+            return
+        action = (
+            "DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in update)
+            if update
+            else "DO NOTHING"
+        )
+        tail = f"ON CONFLICT ({', '.join(conflict)}) {action}"
+        if self._pyformat and len(rows) > 1:
+            arrays = ", ".join(f"%s::{t}[]" for t in types)
+            sql = (
+                f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays}) {tail}"
+            )
+            self._raw.execute(sql, [list(column) for column in zip(*rows, strict=True)])
+            return
+        marks = ", ".join("?" for _ in columns)
+        self.executemany(
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}) {tail}", rows
+        )
+
+    def add_many(
+        self, table: str, key: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+    ) -> None:
+        """For rows of (key, delta, ...): add each delta to its column (bigint) in place."""
+        rows = list(rows)
+        if not rows:
+            return
+        if self._pyformat and len(rows) > 1:
+            arrays = ", ".join(["%s::text[]", *("%s::bigint[]" for _ in columns)])
+            sets = ", ".join(f"{c} = t.{c} + d.{c}" for c in columns)
+            sql = (
+                f"UPDATE {table} AS t SET {sets} FROM unnest({arrays}) AS d({key}, {', '.join(columns)}) "
+                f"WHERE t.{key} = d.{key}"
+            )
+            self._raw.execute(sql, [list(column) for column in zip(*rows, strict=True)])
+            return
+        sets = ", ".join(f"{c} = {c} + ?" for c in columns)
+        self.executemany(
+            f"UPDATE {table} SET {sets} WHERE {key} = ?", [(*row[1:], row[0]) for row in rows]
+        )
+
+    def delete_many(self, table: str, keys: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+        """Delete the rows whose ``keys`` (text columns) equal each of ``rows``."""
+        rows = list(rows)
+        if not rows:
+            return
+        if self._pyformat and len(rows) > 1:
+            arrays = ", ".join("%s::text[]" for _ in keys)
+            match = " AND ".join(f"t.{k} = d.{k}" for k in keys)
+            sql = f"DELETE FROM {table} AS t USING unnest({arrays}) AS d({', '.join(keys)}) WHERE {match}"
+            self._raw.execute(sql, [list(column) for column in zip(*rows, strict=True)])
+            return
+        match = " AND ".join(f"{k} = ?" for k in keys)
+        self.executemany(f"DELETE FROM {table} WHERE {match}", rows)
 
     @property
     def rowcount(self) -> int:
@@ -325,8 +409,24 @@ class PostgresDatabase(Database):
 
     @contextlib.contextmanager
     def log_transaction(self) -> Iterator[Cursor]:
-        with self.transaction(write=True) as tx:
-            yield tx.events
+        # BEGIN and the write lock travel with the command's first read of the log, in one
+        # round trip (EventLog.load, .find_key): a command then costs that read, the
+        # INSERT and the COMMIT, the same number of round trips as a bare insert.
+        psycopg = self._psycopg
+        try:
+            with self._pool.connection() as conn, conn.cursor() as raw:
+                cursor = Cursor(raw, paramstyle_pyformat=True, lock_pending=True)
+                try:
+                    yield cursor
+                    if cursor.lock_pending:  # nothing was read: still a transaction
+                        raw.execute("BEGIN; LOCK TABLE stored_events IN EXCLUSIVE MODE")
+                    raw.execute("COMMIT")
+                except BaseException:
+                    if not cursor.lock_pending and not conn.closed:
+                        raw.execute("ROLLBACK")
+                    raise
+        except psycopg.OperationalError as exc:
+            raise StoreError("PostgreSQL: " + " ".join(str(exc).split())) from exc
 
     def setup(self, events: Sequence[str], views: Sequence[str]) -> None:
         with self._pool.connection() as conn, conn.transaction(), conn.cursor() as raw:

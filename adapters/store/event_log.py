@@ -13,6 +13,7 @@ from uuid import UUID
 
 from crowdledger.adapters.codec import decode_event
 from crowdledger.adapters.store.database import Cursor
+from crowdledger.domain.errors import ConcurrencyError
 from crowdledger.domain.events import LedgerEvent
 
 __all__ = ["EventLog", "LogRow", "StoredRow"]
@@ -40,13 +41,28 @@ class EventLog:
         """The position of the last recorded event (0 for an empty log)."""
         return int(cur.scalar(f"SELECT COALESCE(MAX({self._position}), 0) FROM stored_events"))
 
+    @staticmethod
+    def take_lock(cur: Cursor) -> None:
+        """Begin the PostgreSQL transaction and take the write lock, if still owed."""
+        if cur.lock_pending:
+            cur.lock_pending = False
+            cur.execute_script("BEGIN; LOCK TABLE stored_events IN EXCLUSIVE MODE")
+
     def load(self, cur: Cursor, stream: UUID) -> list[LedgerEvent]:
         """Every event of one stream, oldest first, as event objects."""
-        cur.execute(
-            f"SELECT {self._position}, originator_version, topic, state FROM stored_events "
-            "WHERE originator_id = ? ORDER BY originator_version",
-            (self._stream_param(stream),),
-        )
+        if cur.lock_pending:
+            # BEGIN, the lock and the read in one round trip. The statement carries no
+            # parameters (that would forbid several statements): the id is a UUID's text.
+            cur.lock_pending = False
+            cur.execute_script(
+                f"BEGIN; SELECT * FROM cl_lock_and_load('{UUID(str(stream))}'::uuid)"
+            )
+        else:
+            cur.execute(
+                f"SELECT {self._position}, originator_version, topic, state FROM stored_events "
+                "WHERE originator_id = ? ORDER BY originator_version",
+                (self._stream_param(stream),),
+            )
         return [
             decode_event(topic, stream, version, bytes(state), position)
             for position, version, topic, state in cur.fetchall()
@@ -62,7 +78,13 @@ class EventLog:
         )
 
     def append(self, cur: Cursor, rows: Sequence[StoredRow], *, head: int | None = None) -> int:
-        """Append ``rows`` after the head (pass it if known); returns the first position."""
+        """Append ``rows`` after the head (pass it if known); returns the first position.
+
+        The caller holds the write lock, so the positions are consecutive.
+        """
+        self.take_lock(cur)
+        if not self._sqlite and len(rows) <= 100:
+            return self._append_returning(cur, rows)
         first = (self.head(cur) if head is None else head) + 1
         if not rows:
             return first
@@ -75,27 +97,35 @@ class EventLog:
                     for i, (s, v, t, st) in enumerate(rows)
                 ],
             )
-        else:
-            if len(rows) > 1000:
-                with cur.raw.copy(
-                    "COPY stored_events (notification_id, originator_id, originator_version, "
-                    "topic, state) FROM STDIN"
-                ) as copy:
-                    for i, (s, v, t, st) in enumerate(rows):
-                        copy.write_row((first + i, s, v, t, st))
-            else:
-                cur.executemany(
-                    "INSERT INTO stored_events "
-                    "(notification_id, originator_id, originator_version, topic, state) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    [(first + i, s, v, t, st) for i, (s, v, t, st) in enumerate(rows)],
-                )
-            # Keep eventsourcing's own recorder (which uses the sequence) in step with us.
-            cur.execute(
-                "SELECT setval(pg_get_serial_sequence('stored_events', 'notification_id'), ?)",
-                (first + len(rows) - 1,),
-            )
+            return first
+        with cur.raw.copy(
+            "COPY stored_events (notification_id, originator_id, originator_version, topic, state) "
+            "FROM STDIN"
+        ) as copy:
+            for i, (s, v, t, st) in enumerate(rows):
+                copy.write_row((first + i, s, v, t, st))
+        # Keep the sequence (which commands and eventsourcing's own recorder use) in step.
+        cur.execute(
+            "SELECT setval(pg_get_serial_sequence('stored_events', 'notification_id'), ?)",
+            (first + len(rows) - 1,),
+        )
         return first
+
+    @staticmethod
+    def _append_returning(cur: Cursor, rows: Sequence[StoredRow]) -> int:
+        """A command's few events on PostgreSQL: positions from the sequence, one statement."""
+        if not rows:
+            return 0
+        values = ", ".join("(?, ?, ?, ?)" for _ in rows)
+        insert = (
+            "INSERT INTO stored_events (originator_id, originator_version, topic, state) "
+            f"VALUES {values} RETURNING notification_id"
+        )
+        params = [value for row in rows for value in row]
+        positions = [int(r[0]) for r in cur.execute(insert, params).fetchall()]
+        if positions != list(range(positions[0], positions[0] + len(positions))):
+            raise ConcurrencyError(f"positions {positions} are not consecutive")
+        return positions[0]
 
     def read(self, cur: Cursor, after: int, limit: int, upto: int | None = None) -> list[LogRow]:
         """Up to ``limit`` rows with positions after ``after`` (and at most ``upto``)."""
@@ -144,8 +174,9 @@ class EventLog:
         return [self._row(r) for r in cur.fetchall()]
 
     # -- idempotency keys: part of the write model, written with the events ---------------
-    @staticmethod
-    def find_key(cur: Cursor, key: str) -> tuple[str, int, int] | None:
+    @classmethod
+    def find_key(cls, cur: Cursor, key: str) -> tuple[str, int, int] | None:
+        cls.take_lock(cur)  # under the lock: two racing retries cannot both miss the key
         row = cur.execute(
             "SELECT fingerprint, first_position, last_position FROM cl_idempotency WHERE key = ?",
             (key,),

@@ -48,6 +48,16 @@ _EVENTS = {
         "PRIMARY KEY (originator_id, originator_version))",
         "CREATE UNIQUE INDEX IF NOT EXISTS stored_events_notification_id_idx "
         "ON stored_events (notification_id ASC)",
+        # Take the write lock and read a stream in one round trip. Inside the function the
+        # SELECT runs after the LOCK with a fresh snapshot, so it sees every event
+        # committed while this transaction waited for the lock.
+        "CREATE OR REPLACE FUNCTION cl_lock_and_load(stream uuid) "
+        "RETURNS TABLE (notification_id bigint, originator_version bigint, topic text, state bytea) "
+        "LANGUAGE plpgsql AS $$ BEGIN "
+        "LOCK TABLE stored_events IN EXCLUSIVE MODE; "
+        "RETURN QUERY SELECT e.notification_id, e.originator_version, e.topic, e.state "
+        "FROM stored_events e WHERE e.originator_id = stream ORDER BY e.originator_version; "
+        "END $$",
     ],
 }
 

@@ -55,50 +55,59 @@ class SqlViews:
     @staticmethod
     def write(cur: Cursor, changes: ViewChanges) -> None:
         if changes.definitions:
-            cur.executemany(
-                "INSERT INTO cl_definitions (name, description, position, occurred_at, actor) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
+            cur.insert_many(
+                "cl_definitions",
+                ("name", "description", "position", "occurred_at", "actor"),
+                ("text", "text", "bigint", "text", "text"),
                 changes.definitions.values(),
+                conflict=("name",),
             )
         if changes.workers:
-            cur.executemany(
-                "INSERT INTO cl_workers (worker, first_position, first_seen) VALUES (?, ?, ?) "
-                "ON CONFLICT (worker) DO NOTHING",
+            cur.insert_many(
+                "cl_workers",
+                ("worker", "first_position", "first_seen"),
+                ("text", "bigint", "text"),
                 changes.workers.values(),
+                conflict=("worker",),
             )
         if changes.values:
-            cur.executemany(
-                "INSERT INTO cl_values (worker, qualification, value, position, occurred_at, actor) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (worker, qualification) DO UPDATE SET "
-                "value = excluded.value, position = excluded.position, "
-                "occurred_at = excluded.occurred_at, actor = excluded.actor",
+            cur.insert_many(
+                "cl_values",
+                ("worker", "qualification", "value", "position", "occurred_at", "actor"),
+                ("text", "text", "bigint", "bigint", "text", "text"),
                 changes.values.values(),
+                conflict=("worker", "qualification"),
+                update=("value", "position", "occurred_at", "actor"),
             )
         if changes.blocks:
-            cur.executemany(
-                "INSERT INTO cl_blocks (worker, scope, until, position, occurred_at, actor, reason) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (worker, scope) DO UPDATE SET "
-                "until = excluded.until, position = excluded.position, "
-                "occurred_at = excluded.occurred_at, actor = excluded.actor, reason = excluded.reason",
+            cur.insert_many(
+                "cl_blocks",
+                ("worker", "scope", "until", "position", "occurred_at", "actor", "reason"),
+                ("text", "text", "text", "bigint", "text", "text", "text"),
                 [row for row in changes.blocks.values() if row is not None],
+                conflict=("worker", "scope"),
+                update=("until", "position", "occurred_at", "actor", "reason"),
             )
-            cur.executemany(
-                "DELETE FROM cl_blocks WHERE worker = ? AND scope = ?",
+            cur.delete_many(
+                "cl_blocks",
+                ("worker", "scope"),
                 [key for key, row in changes.blocks.items() if row is None],
             )
         if changes.counts:
-            cur.executemany(
-                "UPDATE cl_workers SET submitted = submitted + ?, approved = approved + ?, "
-                "rejected = rejected + ? WHERE worker = ?",
-                [(s, a, r, w) for w, (s, a, r) in changes.counts.items()],
+            cur.add_many(
+                "cl_workers",
+                "worker",
+                ("submitted", "approved", "rejected"),
+                [(w, s, a, r) for w, (s, a, r) in changes.counts.items()],
             )
         if changes.submissions:
-            cur.executemany(
-                "INSERT INTO cl_submissions (submission, worker, task, status, position, occurred_at) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (submission) DO UPDATE SET "
-                "status = excluded.status, position = excluded.position, "
-                "occurred_at = excluded.occurred_at",
+            cur.insert_many(
+                "cl_submissions",
+                ("submission", "worker", "task", "status", "position", "occurred_at"),
+                ("text", "text", "text", "text", "bigint", "text"),
                 changes.submissions.values(),
+                conflict=("submission",),
+                update=("status", "position", "occurred_at"),
             )
 
 
