@@ -22,20 +22,19 @@ import contextlib
 import difflib
 import functools
 import getpass
-import hashlib
 import os
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar, cast
-from uuid import UUID
+from typing import Any, BinaryIO, TypeVar
 
 import orjson
 
-from crowdledger.adapters.codec import decode_event, encode_state, json_default
+from crowdledger.adapters.codec import decode_event
+from crowdledger.adapters.commands import NOW, CommandRunner, Decide, decisions
 from crowdledger.adapters.reads import PastView, ReadAPI, worker_streams
 from crowdledger.adapters.store.catch_up import BULK_BATCH, catch_up
-from crowdledger.adapters.store.database import Cursor, Database, Tx, open_database
+from crowdledger.adapters.store.database import Database, Tx, open_database
 from crowdledger.adapters.store.event_log import EventLog, LogRow
 from crowdledger.adapters.store.schema import (
     READ_MODEL_INDEXES,
@@ -48,13 +47,9 @@ from crowdledger.adapters.store.sql_views import SqlReadModel, SqlViews
 from crowdledger.adapters.store.url import StoreURL, default_url, parse_url
 from crowdledger.domain.aggregate import Context, LedgerAggregate
 from crowdledger.domain.errors import (
-    IdempotencyKeyReusedError,
     InvalidInputError,
-    OutOfOrderError,
-    QualificationNotHeldError,
     StoreError,
     UnknownQualificationError,
-    UnknownSubmissionError,
 )
 from crowdledger.domain.events import LedgerEvent
 from crowdledger.domain.identifiers import (
@@ -68,24 +63,16 @@ from crowdledger.domain.identifiers import (
     require_text,
 )
 from crowdledger.domain.ids import new_uuid4
-from crowdledger.domain.qualification_type import QualificationDefined, QualificationType
-from crowdledger.domain.streams import (
-    qualification_type_stream,
-    submission_stream,
-    worker_blocks_stream,
-    worker_qualification_stream,
-)
+from crowdledger.domain.qualification_type import QualificationDefined
 from crowdledger.domain.submission import (
-    Submission,
     SubmissionApproved,
     SubmissionRecorded,
     SubmissionRejected,
 )
-from crowdledger.domain.worker_blocks import WorkerBlocked, WorkerBlocks, WorkerUnblocked
+from crowdledger.domain.worker_blocks import WorkerBlocked, WorkerUnblocked
 from crowdledger.domain.worker_qualification import (
     QualificationGranted,
     QualificationRevoked,
-    WorkerQualification,
 )
 from crowdledger.projections.read_model import ReadModel
 from crowdledger.projections.records import Definition
@@ -113,48 +100,6 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-# Stands for "when the command runs": resolved once the write lock is held.
-_NOW = datetime.min.replace(tzinfo=UTC)
-
-
-class _Session:
-    """The streams one command works on, loaded inside its transaction.
-
-    When the caller did not say when the command takes effect, "now" is read after the
-    write lock is taken, and never falls before what the streams it touches already
-    recorded (another process, or another machine with a clock a little behind, may have
-    written them a moment ago).
-    """
-
-    def __init__(self, cur: Cursor, log: EventLog, context: Context, floating: bool) -> None:
-        self.cur = cur
-        self._log = log
-        self.context = context
-        self.floating = floating
-        self.touched: list[LedgerAggregate[Any]] = []
-
-    def not_before(self, when: datetime | None) -> None:
-        if self.floating and when is not None and when > self.context.occurred_at:
-            self.context.occurred_at = when
-
-    def get(self, cls: type[A], stream: UUID) -> A:
-        aggregate: Any = None
-        for event in self._log.load(self.cur, stream):
-            aggregate = event.mutate(aggregate)
-        if aggregate is None:
-            aggregate = cls.blank(stream, self.context.occurred_at)
-        self.not_before(aggregate.state.last_occurred_at)
-        self.touched.append(aggregate)
-        return aggregate  # type: ignore[no-any-return]
-
-    def peek(self, stream: UUID) -> list[LedgerEvent]:
-        """A stream's events, without taking part in the command."""
-        return self._log.load(self.cur, stream)
-
-
-Decide = Callable[[_Session, Context], LedgerEvent | None]
-
-
 class Ledger(ReadAPI):
     """An event-sourced ledger of crowd workers' qualifications, blocks and submissions.
 
@@ -172,7 +117,8 @@ class Ledger(ReadAPI):
         self.url = url
         self._log = EventLog(db.dialect)
         self._clock: Clock = clock or _utc_now
-        self._definitions_cache: dict[str, Definition] = {}
+        self._commands = CommandRunner(self._log, self._clock)
+        self._automations_active = False
 
     # -- opening and closing ---------------------------------------------------------------
     @classmethod
@@ -240,7 +186,7 @@ class Ledger(ReadAPI):
         return Context(
             actor=require_text(default_actor() if actor is None else actor, "actor", limit=200),
             reason=check_text(reason, "reason"),
-            occurred_at=_NOW if occurred_at is None else check_when(occurred_at, "occurred_at"),
+            occurred_at=NOW if occurred_at is None else check_when(occurred_at, "occurred_at"),
             correlation_id=str(new_uuid4())
             if correlation_id is None
             else require_text(correlation_id, "correlation_id", limit=200),
@@ -250,13 +196,10 @@ class Ledger(ReadAPI):
     def _execute(
         self, context: Context, command: Mapping[str, Any], decide: Decide
     ) -> LedgerEvent | None:
-        """Run ``decide`` in a write transaction and record what it returns.
-
-        With an idempotency key, the position of the event the command returned is kept
-        under the key, in the same transaction; a repeat returns that event again.
-        """
+        """Run ``decide`` in a write transaction of its own and record what it returns."""
         try:
-            return self._record(context, command, decide)
+            with self._db.log_transaction() as cur:
+                event = self._commands.run(cur, context, command, decide)
         except UnknownQualificationError as exc:
             # Outside the transaction now: look for a likely name to suggest.
             known = [name for name in self._current_definitions() if name != exc.qualification]
@@ -264,49 +207,9 @@ class Ledger(ReadAPI):
             raise UnknownQualificationError(
                 exc.qualification, close[0] if close else None
             ) from None
-
-    def _record(
-        self, context: Context, command: Mapping[str, Any], decide: Decide
-    ) -> LedgerEvent | None:
-        key = context.idempotency_key
-        fingerprint = ""
-        with self._db.log_transaction() as cur:
-            if key is not None:
-                fingerprint = hashlib.sha256(
-                    orjson.dumps(command, default=json_default)
-                ).hexdigest()
-                found = self._log.find_key(cur, key)
-                if found is not None:
-                    if found[0] != fingerprint:
-                        raise IdempotencyKeyReusedError(key)
-                    position = found[1]
-                    (row,) = self._log.read_positions(cur, position, position)
-                    return decode_event(row[3], row[1], row[2], row[4], row[0])
-            floating = context.occurred_at is _NOW
-            if floating:
-                context.occurred_at = self._clock()
-            session = _Session(cur, self._log, context, floating)
-            event = decide(session, context)
-            events = [
-                cast(LedgerEvent, e)
-                for aggregate in session.touched
-                for e in aggregate.collect_events()
-            ]
-            last = None
-            if events:
-                stored: list[tuple[UUID, int, str, bytes]] = [
-                    (e.originator_id, e.originator_version, e.TOPIC, encode_state(e))
-                    for e in events
-                ]
-                first = self._log.append(cur, stored)
-                for i, recorded in enumerate(events):
-                    object.__setattr__(recorded, "position", first + i)
-                last = first + len(events) - 1
-            if key is not None and event is not None and event.position is not None:
-                self._log.remember_key(
-                    cur, key, fingerprint, event.position, last or event.position
-                )
-            return event
+        if self._automations_active:
+            self._ensure_current()  # let automations react now, not at the next read
+        return event
 
     # -- commands --------------------------------------------------------------------------
     def define(
@@ -325,47 +228,12 @@ class Ledger(ReadAPI):
         check_qualification_name(qualification)
         check_text(description, "description", limit=2000)
         context = self._context(actor, reason, occurred_at, correlation_id, key)
-
-        def decide(session: _Session, ctx: Context) -> LedgerEvent | None:
-            qtype = session.get(QualificationType, qualification_type_stream(qualification))
-            if qtype.defined:
-                return self._log.load(session.cur, qtype.id)[0]
-            return qtype.define(qualification, description, ctx)
-
+        decide = decisions.define(qualification, description)
         event = self._execute(
             context, {"define": qualification, "description": description}, decide
         )
         assert isinstance(event, QualificationDefined)
         return event
-
-    def _defined(self, session: _Session, qualification: str) -> None:
-        """Refuse a grant of an undefined qualification, or one dated before its definition.
-
-        The definition's own stream decides (the read models may lag the log); a
-        definition never changes once recorded, so one seen is cached.
-        """
-        definition = self._definitions_cache.get(qualification)
-        if definition is None:
-            found = session.peek(qualification_type_stream(qualification))
-            if not found:
-                raise UnknownQualificationError(qualification)  # _execute adds a suggestion
-            first = cast(QualificationDefined, found[0])
-            definition = Definition(
-                first.qualification,
-                first.description,
-                first.position or 0,
-                first.occurred_at,
-                first.actor,
-            )
-            self._definitions_cache[qualification] = definition
-        session.not_before(definition.occurred_at)
-        at = session.context.occurred_at
-        if at < definition.occurred_at:
-            raise OutOfOrderError(
-                f"qualification {qualification!r}",
-                at.isoformat(),
-                f"it was defined at {definition.occurred_at.isoformat()}",
-            )
 
     def grant(
         self,
@@ -384,14 +252,7 @@ class Ledger(ReadAPI):
         check_qualification_name(qualification)
         check_value(value)
         context = self._context(actor, reason, occurred_at, correlation_id, key)
-
-        def decide(session: _Session, ctx: Context) -> LedgerEvent:
-            self._defined(session, qualification)
-            stream = session.get(
-                WorkerQualification, worker_qualification_stream(ref, qualification)
-            )
-            return stream.grant(ref, qualification, value, ctx)
-
+        decide = decisions.grant(ref, qualification, value)
         command = {"grant": ref, "qualification": qualification, "value": value}
         event = self._execute(context, command, decide)
         assert isinstance(event, QualificationGranted)
@@ -421,17 +282,7 @@ class Ledger(ReadAPI):
         if initial is not None:
             check_value(initial, "initial")
         context = self._context(actor, reason, occurred_at, correlation_id, key)
-
-        def decide(session: _Session, ctx: Context) -> LedgerEvent:
-            self._defined(session, qualification)
-            stream = session.get(
-                WorkerQualification, worker_qualification_stream(ref, qualification)
-            )
-            start = stream.value if stream.value is not None else initial
-            if start is None:
-                raise QualificationNotHeldError(ref, qualification)
-            return stream.grant(ref, qualification, check_value(start + by), ctx)
-
+        decide = decisions.adjust(ref, qualification, by, initial)
         command = {"adjust": ref, "qualification": qualification, "by": by, "initial": initial}
         event = self._execute(context, command, decide)
         assert isinstance(event, QualificationGranted)
@@ -452,14 +303,7 @@ class Ledger(ReadAPI):
         ref = str(parse_worker(worker))
         check_qualification_name(qualification)
         context = self._context(actor, reason, occurred_at, correlation_id, key)
-
-        def decide(session: _Session, ctx: Context) -> LedgerEvent:
-            self._defined(session, qualification)
-            stream = session.get(
-                WorkerQualification, worker_qualification_stream(ref, qualification)
-            )
-            return stream.revoke(ref, qualification, ctx)
-
+        decide = decisions.revoke(ref, qualification)
         event = self._execute(context, {"revoke": ref, "qualification": qualification}, decide)
         assert isinstance(event, QualificationRevoked)
         return event
@@ -483,9 +327,7 @@ class Ledger(ReadAPI):
         end = None if until is None else check_when(until, "until")
         context = self._context(actor, reason, occurred_at, correlation_id, key)
 
-        def decide(session: _Session, ctx: Context) -> LedgerEvent:
-            return session.get(WorkerBlocks, worker_blocks_stream(ref)).block(ref, scope, end, ctx)
-
+        decide = decisions.block(ref, scope, end)
         command = {"block": ref, "scope": scope, "until": end}
         event = self._execute(context, command, decide)
         assert isinstance(event, WorkerBlocked)
@@ -507,9 +349,7 @@ class Ledger(ReadAPI):
         check_scope(scope)
         context = self._context(actor, reason, occurred_at, correlation_id, key)
 
-        def decide(session: _Session, ctx: Context) -> LedgerEvent:
-            return session.get(WorkerBlocks, worker_blocks_stream(ref)).unblock(ref, scope, ctx)
-
+        decide = decisions.unblock(ref, scope)
         event = self._execute(context, {"unblock": ref, "scope": scope}, decide)
         assert isinstance(event, WorkerUnblocked)
         return event
@@ -544,19 +384,9 @@ class Ledger(ReadAPI):
         effective = occurred_at if occurred_at is not None else submitted
         context = self._context(actor, reason, effective, correlation_id, key)
 
-        def decide(session: _Session, ctx: Context) -> LedgerEvent:
-            stream = session.get(Submission, submission_stream(submission))
-            when = submitted or ctx.occurred_at
-            return stream.record(
-                worker=str(ref),
-                provider=ref.provider,
-                task=task,
-                submission=submission,
-                answer=payload,
-                accepted_at=accepted,
-                submitted_at=when,
-                context=ctx,
-            )
+        decide = decisions.record_submission(
+            str(ref), ref.provider, task, submission, payload, accepted, submitted
+        )
 
         command = {"submission": submission, "worker": str(ref), "task": task, "answer": payload}
         event = self._execute(context, command, decide)
@@ -569,14 +399,7 @@ class Ledger(ReadAPI):
         check_text(submission, "submission", required=True, limit=500)
         check_text(feedback, "feedback")
 
-        def decide(session: _Session, ctx: Context) -> LedgerEvent:
-            stream = session.get(Submission, submission_stream(submission))
-            if stream.status is None:
-                raise UnknownSubmissionError(submission)
-            if action == "approve":
-                return stream.approve(submission, feedback, ctx)
-            return stream.reject(submission, feedback, ctx)
-
+        decide = decisions.review(submission, action == "approve", feedback)
         return self._execute(context, {action: submission, "feedback": feedback}, decide)
 
     def approve(

@@ -4,6 +4,11 @@ Importing this package registers every event type under its stable topic.
 """
 
 from crowdledger.domain.aggregate import Context, LedgerAggregate, StreamState
+from crowdledger.domain.automation_set import (
+    AutomationSet,
+    AutomationsInstalled,
+    AutomationsRemoved,
+)
 from crowdledger.domain.errors import *  # noqa: F403
 from crowdledger.domain.errors import __all__ as _errors_all
 from crowdledger.domain.events import EVENT_TYPES, LedgerEvent, event_type, worker_of
@@ -24,6 +29,9 @@ from crowdledger.domain.worker_qualification import (
 
 __all__ = [
     *_errors_all,
+    "AutomationSet",
+    "AutomationsInstalled",
+    "AutomationsRemoved",
     "EVENT_TYPES",
     "GLOBAL_SCOPE",
     "Context",

@@ -14,6 +14,8 @@ from crowdledger.domain.ids import uuid_from_sha1
 
 __all__ = [
     "NAMESPACE",
+    "automation_set_name",
+    "automation_set_stream",
     "qualification_type_name",
     "qualification_type_stream",
     "stream_hex",
@@ -67,6 +69,14 @@ def worker_blocks_name(worker: str) -> str:
 
 def submission_name(submission: str) -> str:
     return f"submission/{submission}"
+
+
+def automation_set_name(ruleset: str) -> str:
+    return f"automation-set/{ruleset}"
+
+
+def automation_set_stream(ruleset: str) -> UUID:
+    return stream_uuid(automation_set_name(ruleset))
 
 
 def qualification_type_stream(qualification: str) -> UUID:

@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 
 __all__ = ["ViewChanges"]
 
-ValueRow = tuple[
-    str, str, int | None, int, str, str
-]  # worker, qualification, value, position, occurred_at, actor
-BlockRow = tuple[str, str, str | None, int, str, str, str | None]
+# worker, qualification, value, position, occurred_at, actor, event_id
+ValueRow = tuple[str, str, int | None, int, str, str, str]
+# worker, scope, until, position, occurred_at, actor, reason, event_id
+BlockRow = tuple[str, str, str | None, int, str, str, str | None, str]
 
 
 @dataclass
@@ -45,6 +45,7 @@ class ViewChanges:
         position: int,
         occurred_at: str,
         actor: str,
+        event_id: str,
     ) -> None:
         self.values[worker, qualification] = (
             worker,
@@ -53,6 +54,7 @@ class ViewChanges:
             position,
             occurred_at,
             actor,
+            event_id,
         )
 
     def set_block(
@@ -64,8 +66,18 @@ class ViewChanges:
         occurred_at: str,
         actor: str,
         reason: str | None,
+        event_id: str,
     ) -> None:
-        self.blocks[worker, scope] = (worker, scope, until, position, occurred_at, actor, reason)
+        self.blocks[worker, scope] = (
+            worker,
+            scope,
+            until,
+            position,
+            occurred_at,
+            actor,
+            reason,
+            event_id,
+        )
 
     def clear_block(self, worker: str, scope: str) -> None:
         self.blocks[worker, scope] = None

@@ -51,12 +51,13 @@ class MemoryViews:
         position: int,
         occurred_at: str,
         actor: str,
+        event_id: str,
     ) -> None:
         if value is None:
             self._values[worker].pop(qualification, None)
         else:
             self._values[worker][qualification] = QualificationValue(
-                worker, qualification, value, position, _when(occurred_at), actor
+                worker, qualification, value, position, _when(occurred_at), actor, event_id
             )
 
     def set_block(
@@ -68,6 +69,7 @@ class MemoryViews:
         occurred_at: str,
         actor: str,
         reason: str | None,
+        event_id: str,
     ) -> None:
         self._blocks[worker][scope] = Block(
             worker,
@@ -77,6 +79,7 @@ class MemoryViews:
             _when(occurred_at),
             actor,
             reason,
+            event_id,
         )
 
     def clear_block(self, worker: str, scope: str) -> None:

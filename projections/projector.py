@@ -30,6 +30,7 @@ class ViewSink(Protocol):
         position: int,
         occurred_at: str,
         actor: str,
+        event_id: str,
     ) -> None:
         """Record the current value; None means revoked (the row stays, for history)."""
 
@@ -42,6 +43,7 @@ class ViewSink(Protocol):
         occurred_at: str,
         actor: str,
         reason: str | None,
+        event_id: str,
     ) -> None: ...
 
     def clear_block(self, worker: str, scope: str) -> None: ...
@@ -63,19 +65,34 @@ def _defined(sink: ViewSink, position: int, d: Data) -> None:
 def _granted(sink: ViewSink, position: int, d: Data) -> None:
     sink.see_worker(d["worker"], position, d["occurred_at"])
     sink.set_value(
-        d["worker"], d["qualification"], d["value"], position, d["occurred_at"], d["actor"]
+        d["worker"],
+        d["qualification"],
+        d["value"],
+        position,
+        d["occurred_at"],
+        d["actor"],
+        d["event_id"],
     )
 
 
 def _revoked(sink: ViewSink, position: int, d: Data) -> None:
     sink.see_worker(d["worker"], position, d["occurred_at"])
-    sink.set_value(d["worker"], d["qualification"], None, position, d["occurred_at"], d["actor"])
+    sink.set_value(
+        d["worker"], d["qualification"], None, position, d["occurred_at"], d["actor"], d["event_id"]
+    )
 
 
 def _blocked(sink: ViewSink, position: int, d: Data) -> None:
     sink.see_worker(d["worker"], position, d["occurred_at"])
     sink.set_block(
-        d["worker"], d["scope"], d["until"], position, d["occurred_at"], d["actor"], d["reason"]
+        d["worker"],
+        d["scope"],
+        d["until"],
+        position,
+        d["occurred_at"],
+        d["actor"],
+        d["reason"],
+        d["event_id"],
     )
 
 

@@ -35,6 +35,7 @@ class QualificationValue:
     position: int
     occurred_at: datetime
     actor: str
+    event_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class Block:
     occurred_at: datetime
     actor: str
     reason: str | None
+    event_id: str = ""
 
     def in_force(self, at: datetime) -> bool:
         return block_in_force(self.until, at)

@@ -20,15 +20,16 @@ __all__ = [
 
 SCHEMA_VERSION = "1"
 # Bump when the projector or the view tables change: an older database rebuilds its views.
-VIEWS_VERSION = "1"
+VIEWS_VERSION = "2"
 
 READ_MODEL_TABLES = ("cl_definitions", "cl_workers", "cl_values", "cl_blocks", "cl_submissions")
 
 # Secondary indexes of the read models, by name. A rebuild drops them and builds them
 # again at the end: one sorted build is far cheaper than a million random inserts.
 READ_MODEL_INDEXES = {
+    # Covers "who holds q with a value in this range" without touching the table.
     "cl_values_by_qualification": "CREATE INDEX IF NOT EXISTS cl_values_by_qualification "
-    "ON cl_values (qualification, worker)",
+    "ON cl_values (qualification, value, worker)",
     "cl_submissions_by_worker": "CREATE INDEX IF NOT EXISTS cl_submissions_by_worker "
     "ON cl_submissions (worker)",
     "cl_submissions_by_task": "CREATE INDEX IF NOT EXISTS cl_submissions_by_task "
@@ -84,10 +85,10 @@ CREATE TABLE IF NOT EXISTS cl_workers (
 CREATE TABLE IF NOT EXISTS cl_values (
     worker TEXT NOT NULL, qualification TEXT NOT NULL, value BIGINT,
     position BIGINT NOT NULL, occurred_at TEXT NOT NULL, actor TEXT NOT NULL,
-    PRIMARY KEY (worker, qualification)) {without_rowid}
+    event_id TEXT NOT NULL, PRIMARY KEY (worker, qualification)) {without_rowid}
 CREATE TABLE IF NOT EXISTS cl_blocks (
     worker TEXT NOT NULL, scope TEXT NOT NULL, until TEXT, position BIGINT NOT NULL,
-    occurred_at TEXT NOT NULL, actor TEXT NOT NULL, reason TEXT,
+    occurred_at TEXT NOT NULL, actor TEXT NOT NULL, reason TEXT, event_id TEXT NOT NULL,
     PRIMARY KEY (worker, scope)) {without_rowid}
 CREATE TABLE IF NOT EXISTS cl_submissions (
     submission TEXT PRIMARY KEY, worker TEXT NOT NULL, task TEXT NOT NULL,

@@ -24,6 +24,10 @@ def _when(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
+def _when_or_none(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
 class SqlViews:
     """Writes :class:`ViewChanges` and keeps the tracking position of the read models."""
 
@@ -73,20 +77,37 @@ class SqlViews:
         if changes.values:
             cur.insert_many(
                 "cl_values",
-                ("worker", "qualification", "value", "position", "occurred_at", "actor"),
-                ("text", "text", "bigint", "bigint", "text", "text"),
+                (
+                    "worker",
+                    "qualification",
+                    "value",
+                    "position",
+                    "occurred_at",
+                    "actor",
+                    "event_id",
+                ),
+                ("text", "text", "bigint", "bigint", "text", "text", "text"),
                 changes.values.values(),
                 conflict=("worker", "qualification"),
-                update=("value", "position", "occurred_at", "actor"),
+                update=("value", "position", "occurred_at", "actor", "event_id"),
             )
         if changes.blocks:
             cur.insert_many(
                 "cl_blocks",
-                ("worker", "scope", "until", "position", "occurred_at", "actor", "reason"),
-                ("text", "text", "text", "bigint", "text", "text", "text"),
+                (
+                    "worker",
+                    "scope",
+                    "until",
+                    "position",
+                    "occurred_at",
+                    "actor",
+                    "reason",
+                    "event_id",
+                ),
+                ("text", "text", "text", "bigint", "text", "text", "text", "text"),
                 [row for row in changes.blocks.values() if row is not None],
                 conflict=("worker", "scope"),
-                update=("until", "position", "occurred_at", "actor", "reason"),
+                update=("until", "position", "occurred_at", "actor", "reason", "event_id"),
             )
             cur.delete_many(
                 "cl_blocks",
@@ -138,25 +159,25 @@ class SqlReadModel:
 
     def values(self, worker: str) -> dict[str, QualificationValue]:
         rows = self._cur.execute(
-            "SELECT qualification, value, position, occurred_at, actor FROM cl_values "
+            "SELECT qualification, value, position, occurred_at, actor, event_id FROM cl_values "
             "WHERE worker = ? AND value IS NOT NULL ORDER BY qualification",
             (worker,),
         ).fetchall()
         return {
-            r[0]: QualificationValue(worker, r[0], int(r[1]), int(r[2]), _when(r[3]), r[4])
+            r[0]: QualificationValue(worker, r[0], int(r[1]), int(r[2]), _when(r[3]), r[4], r[5])
             for r in rows
         }
 
     def value(self, worker: str, qualification: str) -> QualificationValue | None:
         row = self._cur.execute(
-            "SELECT value, position, occurred_at, actor FROM cl_values "
+            "SELECT value, position, occurred_at, actor, event_id FROM cl_values "
             "WHERE worker = ? AND qualification = ? AND value IS NOT NULL",
             (worker, qualification),
         ).fetchone()
         if row is None:
             return None
         return QualificationValue(
-            worker, qualification, int(row[0]), int(row[1]), _when(row[2]), row[3]
+            worker, qualification, int(row[0]), int(row[1]), _when(row[2]), row[3], row[4]
         )
 
     def held_ever(self, worker: str) -> list[str]:
@@ -168,20 +189,12 @@ class SqlReadModel:
 
     def blocks(self, worker: str) -> list[Block]:
         rows = self._cur.execute(
-            "SELECT scope, until, position, occurred_at, actor, reason FROM cl_blocks "
+            "SELECT scope, until, position, occurred_at, actor, reason, event_id FROM cl_blocks "
             "WHERE worker = ? ORDER BY scope",
             (worker,),
         ).fetchall()
         return [
-            Block(
-                worker,
-                r[0],
-                None if r[1] is None else _when(r[1]),
-                int(r[2]),
-                _when(r[3]),
-                r[4],
-                r[5],
-            )
+            Block(worker, r[0], _when_or_none(r[1]), int(r[2]), _when(r[3]), r[4], r[5], r[6])
             for r in rows
         ]
 
@@ -212,11 +225,13 @@ class SqlReadModel:
 
     def holders(self, qualification: str) -> dict[str, QualificationValue]:
         rows = self._cur.execute(
-            "SELECT worker, value, position, occurred_at, actor FROM cl_values "
+            "SELECT worker, value, position, occurred_at, actor, event_id FROM cl_values "
             "WHERE qualification = ? AND value IS NOT NULL ORDER BY worker",
             (qualification,),
         ).fetchall()
         return {
-            r[0]: QualificationValue(r[0], qualification, int(r[1]), int(r[2]), _when(r[3]), r[4])
+            r[0]: QualificationValue(
+                r[0], qualification, int(r[1]), int(r[2]), _when(r[3]), r[4], r[5]
+            )
             for r in rows
         }

@@ -1,0 +1,312 @@
+"""What each command decides, and the one pipeline that records any decision.
+
+A *decision* is a function of a :class:`Session` (the streams a command loads inside its
+transaction) and a :class:`~crowdledger.domain.Context`; it calls aggregate methods,
+which check and record events. :class:`CommandRunner.run` records whatever a decision
+produced, in the caller's transaction: the public :class:`~crowdledger.Ledger` methods
+run it in a transaction of their own, automations inside the catch-up that triggered
+them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, TypeVar, cast
+from uuid import UUID
+
+import orjson
+
+from crowdledger.adapters.codec import decode_event, encode_state, json_default
+from crowdledger.adapters.store.database import Cursor
+from crowdledger.adapters.store.event_log import EventLog
+from crowdledger.domain.aggregate import Context, LedgerAggregate
+from crowdledger.domain.automation_set import AutomationSet
+from crowdledger.domain.errors import (
+    IdempotencyKeyReusedError,
+    OutOfOrderError,
+    QualificationNotHeldError,
+    UnknownQualificationError,
+    UnknownSubmissionError,
+)
+from crowdledger.domain.events import LedgerEvent
+from crowdledger.domain.identifiers import check_value
+from crowdledger.domain.qualification_type import QualificationDefined, QualificationType
+from crowdledger.domain.streams import (
+    automation_set_stream,
+    qualification_type_stream,
+    submission_stream,
+    worker_blocks_stream,
+    worker_qualification_stream,
+)
+from crowdledger.domain.submission import Submission
+from crowdledger.domain.worker_blocks import WorkerBlocks
+from crowdledger.domain.worker_qualification import WorkerQualification
+from crowdledger.projections.records import Definition
+
+__all__ = ["NOW", "CommandRunner", "Decide", "Session", "decisions"]
+
+A = TypeVar("A", bound=LedgerAggregate[Any])
+
+# Stands for "when the command runs": resolved once the write lock is held.
+NOW = datetime.min.replace(tzinfo=UTC)
+
+
+class Session:
+    """The streams one command works on, loaded inside its transaction.
+
+    When the caller did not say when the command takes effect, "now" is read after the
+    write lock is taken, and never falls before what the streams it touches already
+    recorded (another process, or another machine with a clock a little behind, may have
+    written them a moment ago).
+    """
+
+    def __init__(
+        self, cur: Cursor, runner: CommandRunner, context: Context, floating: bool
+    ) -> None:
+        self.cur = cur
+        self.runner = runner
+        self.context = context
+        self.floating = floating
+        self.touched: list[LedgerAggregate[Any]] = []
+
+    def not_before(self, when: datetime | None) -> None:
+        if self.floating and when is not None and when > self.context.occurred_at:
+            self.context.occurred_at = when
+
+    def get(self, cls: type[A], stream: UUID) -> A:
+        aggregate: Any = None
+        for event in self.runner.log.load(self.cur, stream):
+            aggregate = event.mutate(aggregate)
+        if aggregate is None:
+            aggregate = cls.blank(stream, self.context.occurred_at)
+        self.not_before(aggregate.state.last_occurred_at)
+        self.touched.append(aggregate)
+        return aggregate  # type: ignore[no-any-return]
+
+    def peek(self, stream: UUID) -> list[LedgerEvent]:
+        """A stream's events, without taking part in the command."""
+        return self.runner.log.load(self.cur, stream)
+
+    def require_defined(self, qualification: str) -> None:
+        """Refuse an undefined qualification, or a use dated before its definition."""
+        definition = self.runner.definition(self, qualification)
+        self.not_before(definition.occurred_at)
+        at = self.context.occurred_at
+        if at < definition.occurred_at:
+            raise OutOfOrderError(
+                f"qualification {qualification!r}",
+                at.isoformat(),
+                f"it was defined at {definition.occurred_at.isoformat()}",
+            )
+
+
+Decide = Callable[[Session, Context], LedgerEvent | None]
+
+
+class CommandRunner:
+    """Records decisions; keeps the definitions it has seen (they never change)."""
+
+    def __init__(self, log: EventLog, clock: Callable[[], datetime]) -> None:
+        self.log = log
+        self.clock = clock
+        self._definitions: dict[str, Definition] = {}
+
+    def definition(self, session: Session, qualification: str) -> Definition:
+        # The definition's own stream decides (the read models may lag the log).
+        definition = self._definitions.get(qualification)
+        if definition is None:
+            found = session.peek(qualification_type_stream(qualification))
+            if not found:
+                raise UnknownQualificationError(qualification)
+            first = cast(QualificationDefined, found[0])
+            definition = Definition(
+                first.qualification,
+                first.description,
+                first.position or 0,
+                first.occurred_at,
+                first.actor,
+            )
+            self._definitions[qualification] = definition
+        return definition
+
+    def run(
+        self, cur: Cursor, context: Context, command: Mapping[str, Any], decide: Decide
+    ) -> LedgerEvent | None:
+        """Decide and append, in the caller's transaction; returns the command's event.
+
+        With an idempotency key, the position of the event the command returned is kept
+        under the key in the same transaction, and a repeat returns that event again.
+        """
+        key = context.idempotency_key
+        fingerprint = ""
+        if key is not None:
+            fingerprint = hashlib.sha256(orjson.dumps(command, default=json_default)).hexdigest()
+            found = self.log.find_key(cur, key)
+            if found is not None:
+                if found[0] != fingerprint:
+                    raise IdempotencyKeyReusedError(key)
+                position = found[1]
+                (row,) = self.log.read_positions(cur, position, position)
+                return decode_event(row[3], row[1], row[2], row[4], row[0])
+        floating = context.occurred_at is NOW
+        if floating:
+            context.occurred_at = self.clock()
+        session = Session(cur, self, context, floating)
+        event = decide(session, context)
+        events = [
+            cast(LedgerEvent, e)
+            for aggregate in session.touched
+            for e in aggregate.collect_events()
+        ]
+        last = None
+        if events:
+            stored: list[tuple[UUID, int, str, bytes]] = [
+                (e.originator_id, e.originator_version, e.TOPIC, encode_state(e)) for e in events
+            ]
+            first = self.log.append(cur, stored)
+            for i, recorded in enumerate(events):
+                object.__setattr__(recorded, "position", first + i)
+            last = first + len(events) - 1
+        if key is not None and event is not None and event.position is not None:
+            self.log.remember_key(cur, key, fingerprint, event.position, last or event.position)
+        return event
+
+
+class decisions:  # noqa: N801 - a namespace of decision builders
+    """What each command decides, given inputs already checked by the caller."""
+
+    @staticmethod
+    def define(qualification: str, description: str) -> Decide:
+        def decide(session: Session, ctx: Context) -> LedgerEvent | None:
+            qtype = session.get(QualificationType, qualification_type_stream(qualification))
+            if qtype.defined:
+                return session.peek(qtype.id)[0]
+            return qtype.define(qualification, description, ctx)
+
+        return decide
+
+    @staticmethod
+    def grant(worker: str, qualification: str, value: int) -> Decide:
+        def decide(session: Session, ctx: Context) -> LedgerEvent:
+            session.require_defined(qualification)
+            stream = session.get(
+                WorkerQualification, worker_qualification_stream(worker, qualification)
+            )
+            return stream.grant(worker, qualification, value, ctx)
+
+        return decide
+
+    @staticmethod
+    def adjust(worker: str, qualification: str, by: int, initial: int | None) -> Decide:
+        def decide(session: Session, ctx: Context) -> LedgerEvent:
+            session.require_defined(qualification)
+            stream = session.get(
+                WorkerQualification, worker_qualification_stream(worker, qualification)
+            )
+            start = stream.value if stream.value is not None else initial
+            if start is None:
+                raise QualificationNotHeldError(worker, qualification)
+            return stream.grant(worker, qualification, check_value(start + by), ctx)
+
+        return decide
+
+    @staticmethod
+    def revoke(worker: str, qualification: str) -> Decide:
+        def decide(session: Session, ctx: Context) -> LedgerEvent:
+            session.require_defined(qualification)
+            stream = session.get(
+                WorkerQualification, worker_qualification_stream(worker, qualification)
+            )
+            return stream.revoke(worker, qualification, ctx)
+
+        return decide
+
+    @staticmethod
+    def onboarding(worker: str, qualification: str, failed: str, passed: bool) -> Decide:
+        """Mephisto's convention: pass grants q=1; fail grants q=0 and q-failed."""
+
+        def decide(session: Session, ctx: Context) -> LedgerEvent:
+            session.require_defined(qualification)
+            stream = session.get(
+                WorkerQualification, worker_qualification_stream(worker, qualification)
+            )
+            event = stream.grant(worker, qualification, 1 if passed else 0, ctx)
+            if not passed:
+                session.require_defined(failed)
+                flag = session.get(WorkerQualification, worker_qualification_stream(worker, failed))
+                flag.grant(worker, failed, 1, ctx)
+            return event
+
+        return decide
+
+    @staticmethod
+    def block(worker: str, scope: str, until: datetime | None) -> Decide:
+        def decide(session: Session, ctx: Context) -> LedgerEvent:
+            return session.get(WorkerBlocks, worker_blocks_stream(worker)).block(
+                worker, scope, until, ctx
+            )
+
+        return decide
+
+    @staticmethod
+    def unblock(worker: str, scope: str) -> Decide:
+        def decide(session: Session, ctx: Context) -> LedgerEvent:
+            return session.get(WorkerBlocks, worker_blocks_stream(worker)).unblock(
+                worker, scope, ctx
+            )
+
+        return decide
+
+    @staticmethod
+    def record_submission(
+        worker: str,
+        provider: str,
+        task: str,
+        submission: str,
+        answer: dict[str, Any],
+        accepted_at: datetime | None,
+        submitted_at: datetime | None,
+    ) -> Decide:
+        def decide(session: Session, ctx: Context) -> LedgerEvent:
+            stream = session.get(Submission, submission_stream(submission))
+            return stream.record(
+                worker=worker,
+                provider=provider,
+                task=task,
+                submission=submission,
+                answer=answer,
+                accepted_at=accepted_at,
+                submitted_at=submitted_at or ctx.occurred_at,
+                context=ctx,
+            )
+
+        return decide
+
+    @staticmethod
+    def review(submission: str, approve: bool, feedback: str | None) -> Decide:
+        def decide(session: Session, ctx: Context) -> LedgerEvent:
+            stream = session.get(Submission, submission_stream(submission))
+            if stream.status is None:
+                raise UnknownSubmissionError(submission)
+            if approve:
+                return stream.approve(submission, feedback, ctx)
+            return stream.reject(submission, feedback, ctx)
+
+        return decide
+
+    @staticmethod
+    def install_automations(ruleset: str, digest: str, spec: dict[str, Any]) -> Decide:
+        def decide(session: Session, ctx: Context) -> LedgerEvent | None:
+            stream = session.get(AutomationSet, automation_set_stream(ruleset))
+            return stream.install(ruleset, digest, spec, ctx)
+
+        return decide
+
+    @staticmethod
+    def remove_automations(ruleset: str) -> Decide:
+        def decide(session: Session, ctx: Context) -> LedgerEvent:
+            return session.get(AutomationSet, automation_set_stream(ruleset)).remove(ruleset, ctx)
+
+        return decide
