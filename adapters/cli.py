@@ -22,10 +22,12 @@ import typer
 from crowdledger.adapters.codec import event_to_document
 from crowdledger.adapters.ledger import Ledger
 from crowdledger.adapters.reads import ReadAPI
+from crowdledger.adapters.rule_files import RuleSet
 from crowdledger.adapters.store.url import default_url, redact
 from crowdledger.domain.errors import InvalidInputError, LedgerError, StoreError
 from crowdledger.domain.events import LedgerEvent
 from crowdledger.domain.identifiers import GLOBAL_SCOPE
+from crowdledger.rules.errors import RuleSetError
 
 __all__ = ["app", "main"]
 
@@ -65,6 +67,10 @@ def handles_errors(command: Callable[P, R]) -> Callable[P, R]:
             return command(*args, **kwargs)
         except StoreError as exc:
             raise fail(str(exc), EXIT_STORE) from None
+        except RuleSetError as exc:  # one line per problem, each one located
+            for problem in exc.problems[:-1]:
+                typer.echo(f"Error: {problem}", err=True)
+            raise fail(str(exc.problems[-1])) from None
         except LedgerError as exc:
             raise fail(str(exc)) from None
 
@@ -506,6 +512,134 @@ def workers(as_json: AsJson = False) -> None:
     else:
         for worker in found:
             typer.echo(worker)
+
+
+RulesOption = Annotated[
+    Path, typer.Option("--rules", metavar="FILE", help="A rule file (YAML or JSON).")
+]
+
+
+@app.command()
+@handles_errors
+def check(
+    worker: WorkerArg,
+    rules: RulesOption,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", metavar="ISO-8601", help="Decide as of this time.")
+    ] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Decide whether WORKER may work under the rules, and say why (exit 1: not eligible)."""
+    ruleset = RuleSet.load(rules)
+    when = parse_time(as_of, "as_of")
+    with opened() as ledger:
+        decision = ledger.check(worker, ruleset, as_of=when)
+    if as_json:
+        emit_json(decision.model_dump(mode="json"))
+    else:
+        typer.echo(decision.explain())
+    raise typer.Exit(0 if decision.eligible else EXIT_NO)
+
+
+@app.command()
+@handles_errors
+def eligible(
+    rules: RulesOption,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", metavar="ISO-8601", help="Decide as of this time.")
+    ] = None,
+    as_json: AsJson = False,
+) -> None:
+    """List every known worker the rules admit."""
+    ruleset = RuleSet.load(rules)
+    when = parse_time(as_of, "as_of")
+    with opened() as ledger:
+        found = sorted(ledger.eligible_workers(ruleset, as_of=when))
+    if as_json:
+        emit_json(found)
+    else:
+        for worker in found:
+            typer.echo(worker)
+    typer.echo(f"{len(found)} eligible under {ruleset.name}", err=True)
+
+
+rules_app = typer.Typer(help="Check rule files.", no_args_is_help=True)
+app.add_typer(rules_app, name="rules")
+
+
+@rules_app.command("check")
+@handles_errors
+def rules_check(
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="A rule file (YAML or JSON).")],
+) -> None:
+    """Check FILE: its form, and that every qualification it names is defined."""
+    ruleset = RuleSet.load(file)
+    with opened() as ledger:
+        ruleset.check_names(ledger.definitions())
+    typer.echo(f"{file}: rule set {ruleset.name!r} is valid ({ruleset.digest})", err=True)
+
+
+automations_app = typer.Typer(help="Install, list and remove automations.", no_args_is_help=True)
+app.add_typer(automations_app, name="automations")
+
+
+@automations_app.command("install")
+@handles_errors
+def automations_install(rules: RulesOption, actor: Actor = None, reason: Reason = None) -> None:
+    """Make the automations declared in the rule file react to new events."""
+    ruleset = RuleSet.load(rules)
+    with opened() as ledger:
+        event = ledger.install_automations(ruleset, actor=actor, reason=reason)
+    if event is None:
+        typer.echo(
+            f"the automations of {ruleset.name!r} are already installed as they are", err=True
+        )
+    else:
+        note(event, f"installed the automations of {ruleset.name!r}")
+
+
+@automations_app.command("list")
+@handles_errors
+def automations_list(as_json: AsJson = False) -> None:
+    """List the installed rule sets and their automations."""
+    with opened() as ledger:
+        installed = ledger.installed_automations()
+    if as_json:
+        emit_json(installed)
+        return
+    for ruleset, names in installed.items():
+        typer.echo(f"{ruleset}: {', '.join(names)}")
+
+
+@automations_app.command("remove")
+@handles_errors
+def automations_remove(
+    ruleset: Annotated[str, typer.Argument(metavar="RULESET", help="The rule set's name.")],
+    actor: Actor = None,
+    reason: Reason = None,
+) -> None:
+    """Stop a rule set's automations from reacting to new events."""
+    with opened() as ledger:
+        event = ledger.remove_automations(ruleset, actor=actor, reason=reason)
+    note(event, f"removed the automations of {ruleset!r}")
+
+
+@app.command()
+@handles_errors
+def onboard(
+    worker: WorkerArg,
+    qualification: QualArg,
+    passed: Annotated[bool, typer.Option("--passed/--failed", help="The onboarding outcome.")],
+    actor: Actor = None,
+    reason: Reason = None,
+    key: Key = None,
+) -> None:
+    """Record an onboarding outcome (pass: QUAL=1; fail: QUAL=0 and QUAL-failed)."""
+    with opened() as ledger:
+        event = ledger.record_onboarding(
+            worker, qualification, passed=passed, actor=actor, reason=reason, key=key
+        )
+    note(event, f"recorded that {event.worker} {'passed' if passed else 'failed'} {qualification}")
 
 
 def main() -> None:

@@ -132,12 +132,21 @@ class CommandRunner:
         return definition
 
     def run(
-        self, cur: Cursor, context: Context, command: Mapping[str, Any], decide: Decide
+        self,
+        cur: Cursor,
+        context: Context,
+        command: Mapping[str, Any],
+        decide: Decide,
+        *,
+        floor: bool = False,
     ) -> LedgerEvent | None:
         """Decide and append, in the caller's transaction; returns the command's event.
 
         With an idempotency key, the position of the event the command returned is kept
         under the key in the same transaction, and a repeat returns that event again.
+        With ``floor``, a given ``occurred_at`` is raised to the last change of the
+        streams the command touches instead of refusing it (automations: they take effect
+        with their trigger, unless a stream has moved on since).
         """
         key = context.idempotency_key
         fingerprint = ""
@@ -150,8 +159,8 @@ class CommandRunner:
                 position = found[1]
                 (row,) = self.log.read_positions(cur, position, position)
                 return decode_event(row[3], row[1], row[2], row[4], row[0])
-        floating = context.occurred_at is NOW
-        if floating:
+        floating = floor or context.occurred_at is NOW
+        if context.occurred_at is NOW:
             context.occurred_at = self.clock()
         session = Session(cur, self, context, floating)
         event = decide(session, context)

@@ -32,8 +32,10 @@ import orjson
 
 from crowdledger.adapters.codec import decode_event
 from crowdledger.adapters.commands import NOW, CommandRunner, Decide, decisions
+from crowdledger.adapters.follow import Follower
 from crowdledger.adapters.reads import PastView, ReadAPI, worker_streams
-from crowdledger.adapters.store.catch_up import BULK_BATCH, catch_up
+from crowdledger.adapters.rule_files import RuleSetLike, as_ruleset
+from crowdledger.adapters.store.catch_up import BULK_BATCH
 from crowdledger.adapters.store.database import Database, Tx, open_database
 from crowdledger.adapters.store.event_log import EventLog, LogRow
 from crowdledger.adapters.store.schema import (
@@ -43,9 +45,10 @@ from crowdledger.adapters.store.schema import (
     events_ddl,
     views_ddl,
 )
-from crowdledger.adapters.store.sql_views import SqlReadModel, SqlViews
+from crowdledger.adapters.store.sql_views import SqlPopulation, SqlReadModel, SqlViews
 from crowdledger.adapters.store.url import StoreURL, default_url, parse_url
 from crowdledger.domain.aggregate import Context, LedgerAggregate
+from crowdledger.domain.automation_set import AutomationsInstalled, AutomationsRemoved
 from crowdledger.domain.errors import (
     InvalidInputError,
     StoreError,
@@ -76,6 +79,10 @@ from crowdledger.domain.worker_qualification import (
 )
 from crowdledger.projections.read_model import ReadModel
 from crowdledger.projections.records import Definition
+from crowdledger.rules.automations import automations_of
+from crowdledger.rules.decision import Decision
+from crowdledger.rules.model import RuleSetModel, failed_name
+from crowdledger.rules.population import Population
 
 __all__ = ["Ledger", "default_actor"]
 
@@ -118,7 +125,7 @@ class Ledger(ReadAPI):
         self._log = EventLog(db.dialect)
         self._clock: Clock = clock or _utc_now
         self._commands = CommandRunner(self._log, self._clock)
-        self._automations_active = False
+        self._follower = Follower(self._log, self._commands)
 
     # -- opening and closing ---------------------------------------------------------------
     @classmethod
@@ -207,7 +214,7 @@ class Ledger(ReadAPI):
             raise UnknownQualificationError(
                 exc.qualification, close[0] if close else None
             ) from None
-        if self._automations_active:
+        if self._follower.automations_seen:
             self._ensure_current()  # let automations react now, not at the next read
         return event
 
@@ -436,6 +443,86 @@ class Ledger(ReadAPI):
         assert isinstance(event, SubmissionRejected)
         return event
 
+    def record_onboarding(
+        self,
+        worker: str,
+        qualification: str,
+        *,
+        passed: bool,
+        actor: str | None = None,
+        reason: str | None = None,
+        occurred_at: datetime | None = None,
+        correlation_id: str | None = None,
+        key: str | None = None,
+    ) -> QualificationGranted:
+        """Record an onboarding outcome in Mephisto's convention, in one transaction:
+        passing grants ``qualification`` = 1; failing grants it = 0 and grants
+        ``<qualification>-failed`` (which a rule set with onboarding requires not to exist)."""
+        ref = str(parse_worker(worker))
+        check_qualification_name(qualification)
+        if not isinstance(passed, bool):
+            raise InvalidInputError("passed", f"expected true or false, got {passed!r}")
+        context = self._context(actor, reason, occurred_at, correlation_id, key)
+        decide = decisions.onboarding(ref, qualification, failed_name(qualification), passed)
+        command = {"onboarding": ref, "qualification": qualification, "passed": passed}
+        event = self._execute(context, command, decide)
+        assert isinstance(event, QualificationGranted)
+        return event
+
+    # -- automations -------------------------------------------------------------------------
+    def install_automations(
+        self,
+        rules: RuleSetLike,
+        *,
+        actor: str | None = None,
+        reason: str | None = None,
+        key: str | None = None,
+    ) -> AutomationsInstalled | None:
+        """Make the rule set's automations (and its onboarding's) react to new events.
+
+        Installing the same rule set again replaces its automations; installing exactly
+        the same ones changes nothing (and returns None). Every qualification they name
+        must be defined.
+        """
+        ruleset = as_ruleset(rules)
+        ruleset.check_names(self._current_definitions())
+        if not automations_of(ruleset.model):
+            raise InvalidInputError(
+                "automations", f"rule set {ruleset.name!r} declares no automations"
+            )
+        spec = ruleset.model.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+        context = self._context(actor, reason, None, None, key)
+        decide = decisions.install_automations(ruleset.name, ruleset.digest, spec)
+        event = self._execute(context, {"install": ruleset.name, "digest": ruleset.digest}, decide)
+        self._ensure_current()
+        assert event is None or isinstance(event, AutomationsInstalled)
+        return event
+
+    def remove_automations(
+        self,
+        ruleset: str,
+        *,
+        actor: str | None = None,
+        reason: str | None = None,
+        key: str | None = None,
+    ) -> AutomationsRemoved:
+        """Stop a rule set's automations from reacting to new events."""
+        require_text(ruleset, "ruleset", limit=200)
+        context = self._context(actor, reason, None, None, key)
+        event = self._execute(context, {"remove": ruleset}, decisions.remove_automations(ruleset))
+        self._ensure_current()
+        assert isinstance(event, AutomationsRemoved)
+        return event
+
+    def installed_automations(self) -> dict[str, list[str]]:
+        """The installed rule sets and the names of their automations."""
+        with self._reading() as (_tx, model):
+            installed = model.automations()
+        return {
+            name: [a.name for a in automations_of(RuleSetModel.model_validate(spec))]
+            for name, (_digest, spec, _position) in installed.items()
+        }
+
     # -- reads -----------------------------------------------------------------------------
     def _ensure_current(self) -> None:
         """Apply events other writers appended without updating the read models."""
@@ -443,7 +530,7 @@ class Ledger(ReadAPI):
             behind = SqlViews.position(tx.views) < self._log.head(tx.events)
         if behind:
             with self._db.transaction(write=True) as tx:
-                catch_up(tx, self._log)
+                self._follower.catch_up(tx)
 
     @contextlib.contextmanager
     def _reading(self) -> Iterator[tuple[Tx, SqlReadModel]]:
@@ -467,6 +554,24 @@ class Ledger(ReadAPI):
     def _current_definitions(self) -> dict[str, Definition]:
         with self._reading() as (_tx, model):
             return model.definitions()
+
+    @contextlib.contextmanager
+    def _population(self) -> Iterator[tuple[Population, datetime]]:
+        with self._reading() as (tx, model):
+            yield SqlPopulation(tx.views), model.now()
+
+    def check(self, worker: str, rules: RuleSetLike, *, as_of: datetime | None = None) -> Decision:
+        """Decide whether ``worker`` may work under ``rules`` (now, or as of a past time),
+        and say why: each failing clause, the value it saw and the event that set it."""
+        if as_of is not None:
+            return self.as_of(as_of).check(worker, rules)
+        return super().check(worker, rules)
+
+    def eligible_workers(self, rules: RuleSetLike, *, as_of: datetime | None = None) -> set[str]:
+        """Every known worker ``rules`` admit (now, or as of a past time)."""
+        if as_of is not None:
+            return self.as_of(as_of).eligible_workers(rules)
+        return super().eligible_workers(rules)
 
     def _scan(self, batch: int = 10_000) -> Iterator[list[LogRow]]:
         """The whole log in order, a batch at a time, from one consistent snapshot."""
@@ -522,7 +627,7 @@ class Ledger(ReadAPI):
             while True:
                 with self._db.transaction(write=True) as tx:
                     before = SqlViews.position(tx.views)
-                    after = catch_up(tx, self._log, max_batches=1, batch=batch)
+                    after = self._follower.catch_up(tx, max_batches=1, batch=batch)
                 if progress is not None:
                     progress(min(after, total), total)
                 if after == before:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 from crowdledger.adapters.codec import decode_event
+from crowdledger.adapters.rule_files import RuleSetLike, as_ruleset
 from crowdledger.adapters.store.catch_up import type_name
 from crowdledger.adapters.store.event_log import LogRow
 from crowdledger.adapters.store.sql_views import SqlReadModel
@@ -37,6 +38,10 @@ from crowdledger.projections.memory import MemoryViews
 from crowdledger.projections.projector import project
 from crowdledger.projections.read_model import ReadModel, blocked_in
 from crowdledger.projections.records import Block, Definition, WorkerStats
+from crowdledger.rules.decision import Decision
+from crowdledger.rules.evaluate import decide
+from crowdledger.rules.facts import WorkerFacts
+from crowdledger.rules.population import Population, eligible_workers
 
 if TYPE_CHECKING:
     from crowdledger.adapters.ledger import Ledger
@@ -65,6 +70,10 @@ class ReadAPI(ABC):
 
     @abstractmethod
     def _current_definitions(self) -> dict[str, Definition]: ...
+
+    @abstractmethod
+    def _population(self) -> contextlib.AbstractContextManager[tuple[Population, datetime]]:
+        """Everybody, for deciding them all at once, and the moment described."""
 
     def _require_defined(self, qualification: str) -> None:
         check_qualification_name(qualification)
@@ -127,6 +136,26 @@ class ReadAPI(ABC):
         with self._model(None) as model:
             return model.definitions()
 
+    def check(self, worker: str, rules: RuleSetLike) -> Decision:
+        """Decide whether ``worker`` may work under ``rules``, and say why.
+
+        ``rules`` is a :class:`~crowdledger.RuleSet`, a path to a rule file, or a mapping.
+        Raises :class:`~crowdledger.RuleSetError` if the rules name a qualification the
+        ledger never defined.
+        """
+        ruleset = as_ruleset(rules)
+        ref = str(parse_worker(worker))
+        ruleset.check_names(self._current_definitions())
+        with self._model(ref) as model:
+            return decide(ruleset.model, WorkerFacts.read(model, ref), position=model.position())
+
+    def eligible_workers(self, rules: RuleSetLike) -> set[str]:
+        """Every known worker ``rules`` admit (workers the ledger never saw cannot be)."""
+        ruleset = as_ruleset(rules)
+        ruleset.check_names(self._current_definitions())
+        with self._population() as (population, at):
+            return eligible_workers(ruleset.model, population, at)
+
 
 def _replay(rows: list[LogRow], views: MemoryViews, at: datetime) -> list[LogRow]:
     """Project the rows that took effect by ``at``; returns them."""
@@ -136,6 +165,7 @@ def _replay(rows: list[LogRow], views: MemoryViews, at: datetime) -> list[LogRow
         data = orjson.loads(state)
         if datetime.fromisoformat(data["occurred_at"]) <= at:
             project(views, position, type_name(topic), data)
+            views.last_position = max(views.last_position, position)
             kept.append(row)
     return kept
 
@@ -181,6 +211,12 @@ class PastView(ReadAPI):
         self._definitions_then(views)
         _replay(self._worker_rows(worker), views, self.at)
         yield views
+
+    @contextlib.contextmanager
+    def _population(self) -> Iterator[tuple[Population, datetime]]:
+        with self._model(None) as views:
+            assert isinstance(views, MemoryViews)
+            yield views, self.at
 
     def _history(self, worker: str) -> list[LedgerEvent]:
         kept = _replay(self._worker_rows(worker), MemoryViews(self.at), self.at)

@@ -14,6 +14,7 @@ Everything else lives in the subpackages ``crowdledger.domain`` (events and aggr
 
 from crowdledger.adapters.ledger import Ledger
 from crowdledger.adapters.reads import PastView
+from crowdledger.adapters.rule_files import RuleSet
 from crowdledger.domain.errors import (
     CommandRefused,
     ImportFileError,
@@ -23,16 +24,21 @@ from crowdledger.domain.errors import (
 )
 from crowdledger.domain.events import LedgerEvent
 from crowdledger.projections.records import Block, WorkerStats
+from crowdledger.rules.decision import Decision
+from crowdledger.rules.errors import RuleSetError
 
 __all__ = [
     "Block",
     "CommandRefused",
+    "Decision",
     "ImportFileError",
     "InvalidInputError",
     "Ledger",
     "LedgerError",
     "LedgerEvent",
     "PastView",
+    "RuleSet",
+    "RuleSetError",
     "StoreError",
     "WorkerStats",
 ]
@@ -44,10 +50,12 @@ __version__ = "0.1.0"
 for _cls in (
     Ledger,
     PastView,
+    RuleSet,
     CommandRefused,
     ImportFileError,
     InvalidInputError,
     LedgerError,
+    RuleSetError,
     StoreError,
 ):
     _cls.__module__ = "crowdledger"

@@ -7,7 +7,11 @@ each table with one ``executemany`` in the same transaction as the new tracking 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
 
 __all__ = ["ViewChanges"]
 
@@ -27,6 +31,7 @@ class ViewChanges:
     blocks: dict[tuple[str, str], BlockRow | None] = field(default_factory=dict)
     counts: dict[str, list[int]] = field(default_factory=dict)
     submissions: dict[str, tuple[str, str, str, str, int, str]] = field(default_factory=dict)
+    automations: dict[str, tuple[str, str, str | None, int]] = field(default_factory=dict)
 
     def define(
         self, name: str, description: str, position: int, occurred_at: str, actor: str
@@ -96,6 +101,12 @@ class ViewChanges:
     ) -> None:
         self.submissions[submission] = (submission, worker, task, status, position, occurred_at)
 
+    def set_automations(
+        self, ruleset: str, digest: str, spec: Mapping[str, Any] | None, position: int
+    ) -> None:
+        encoded = None if spec is None else orjson.dumps(spec).decode()
+        self.automations[ruleset] = (ruleset, digest, encoded, position)
+
     def __bool__(self) -> bool:
         return bool(
             self.definitions
@@ -104,4 +115,5 @@ class ViewChanges:
             or self.blocks
             or self.counts
             or self.submissions
+            or self.automations
         )

@@ -8,8 +8,11 @@ reference the SQL views are tested against.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
+from crowdledger.projections.read_model import blocked_in
 from crowdledger.projections.records import Block, Definition, QualificationValue, WorkerStats
 
 __all__ = ["MemoryViews"]
@@ -31,6 +34,8 @@ class MemoryViews:
         self._counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
         self._tasks: dict[str, set[str]] = defaultdict(set)
         self.submissions: dict[str, tuple[str, str, str]] = {}
+        self.last_position = 0  # set by whoever replays events into these views
+        self.automations: dict[str, tuple[str, dict[str, Any], int]] = {}
 
     # -- ViewSink -------------------------------------------------------------------------
     def define(
@@ -97,9 +102,20 @@ class MemoryViews:
         self.submissions[submission] = (worker, task, status)
         self._tasks[worker].add(task)
 
+    def set_automations(
+        self, ruleset: str, digest: str, spec: Mapping[str, Any] | None, position: int
+    ) -> None:
+        if spec is None:
+            self.automations.pop(ruleset, None)
+        else:
+            self.automations[ruleset] = (digest, dict(spec), position)
+
     # -- ReadModel ------------------------------------------------------------------------
     def now(self) -> datetime:
         return self._at
+
+    def position(self) -> int:
+        return self.last_position
 
     def definition(self, qualification: str) -> Definition | None:
         return self._definitions.get(qualification)
@@ -124,6 +140,27 @@ class MemoryViews:
 
     def workers(self) -> list[str]:
         return sorted(self._workers)
+
+    # -- Population (for deciding everybody at once) ----------------------------------------
+    def all_workers(self) -> set[str]:
+        return set(self._workers)
+
+    def holder_values(self, qualification: str) -> dict[str, int]:
+        return {
+            w: held[qualification].value
+            for w, held in self._values.items()
+            if qualification in held
+        }
+
+    def statistics(self) -> dict[str, tuple[int, int, int]]:
+        return {w: (c[0], c[1], c[2]) for w, c in self._counts.items()}
+
+    def participants(self, tasks: Sequence[str]) -> set[str]:
+        wanted = set(tasks)
+        return {w for w, done in self._tasks.items() if not wanted.isdisjoint(done)}
+
+    def blocked_workers(self, scopes: Sequence[str], at: datetime) -> set[str]:
+        return {w for w, blocks in self._blocks.items() if blocked_in(blocks.values(), scopes, at)}
 
     def holders(self, qualification: str) -> dict[str, QualificationValue]:
         return {

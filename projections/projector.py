@@ -54,6 +54,11 @@ class ViewSink(Protocol):
         self, submission: str, worker: str, task: str, status: str, position: int, occurred_at: str
     ) -> None: ...
 
+    def set_automations(
+        self, ruleset: str, digest: str, spec: Mapping[str, Any] | None, position: int
+    ) -> None:
+        """Record the rule set's installed automations (None: removed)."""
+
 
 Data = Mapping[str, Any]
 
@@ -123,6 +128,14 @@ def _rejected(sink: ViewSink, position: int, d: Data) -> None:
     )
 
 
+def _installed(sink: ViewSink, position: int, d: Data) -> None:
+    sink.set_automations(d["ruleset"], d["digest"], d["spec"], position)
+
+
+def _removed(sink: ViewSink, position: int, d: Data) -> None:
+    sink.set_automations(d["ruleset"], "", None, position)
+
+
 _HANDLERS: dict[str, Callable[[ViewSink, int, Data], None]] = {
     "QualificationDefined": _defined,
     "QualificationGranted": _granted,
@@ -132,6 +145,8 @@ _HANDLERS: dict[str, Callable[[ViewSink, int, Data], None]] = {
     "SubmissionRecorded": _submitted,
     "SubmissionApproved": _approved,
     "SubmissionRejected": _rejected,
+    "AutomationsInstalled": _installed,
+    "AutomationsRemoved": _removed,
 }
 PROJECTED_TYPES = frozenset(_HANDLERS)
 

@@ -20,6 +20,9 @@ class ReadModel(Protocol):
     def now(self) -> datetime:
         """The moment this read model describes (blocks expire relative to it)."""
 
+    def position(self) -> int:
+        """The last log position reflected here."""
+
     def definition(self, qualification: str) -> Definition | None: ...
 
     def definitions(self) -> dict[str, Definition]: ...

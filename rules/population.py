@@ -33,9 +33,9 @@ __all__ = ["Population", "eligible_workers"]
 class Population(Protocol):
     """Everything about every known worker that a rule can ask, one question at a time."""
 
-    def workers(self) -> set[str]: ...
+    def all_workers(self) -> set[str]: ...
 
-    def holders(self, qualification: str) -> Mapping[str, int]:
+    def holder_values(self, qualification: str) -> Mapping[str, int]:
         """Worker -> value, for the workers who hold ``qualification`` now."""
 
     def statistics(self) -> Mapping[str, tuple[int, int, int]]:
@@ -43,7 +43,7 @@ class Population(Protocol):
 
     def participants(self, tasks: Sequence[str]) -> set[str]: ...
 
-    def blocked(self, scopes: Sequence[str], at: datetime) -> set[str]:
+    def blocked_workers(self, scopes: Sequence[str], at: datetime) -> set[str]:
         """Workers with a block in force at ``at`` in any of ``scopes`` (or globally)."""
 
 
@@ -74,14 +74,14 @@ def _matching(
 class _Evaluation:
     def __init__(self, population: Population) -> None:
         self.population = population
-        self.universe = population.workers()
+        self.universe = population.all_workers()
         self._holders: dict[str, Mapping[str, int]] = {}
         self._stats: Mapping[str, tuple[int, int, int]] | None = None
         self._metrics: dict[str, dict[str, float | None]] = {}
 
     def holders(self, qualification: str) -> Mapping[str, int]:
         if qualification not in self._holders:
-            self._holders[qualification] = self.population.holders(qualification)
+            self._holders[qualification] = self.population.holder_values(qualification)
         return self._holders[qualification]
 
     def metric(self, name: str) -> dict[str, float | None]:
@@ -143,5 +143,5 @@ def eligible_workers(ruleset: RuleSetModel, population: Population, at: datetime
     requirement = ruleset.requirement()
     admitted = evaluation.universe if requirement is None else evaluation.matches(requirement)
     if admitted:
-        admitted = admitted - population.blocked(ruleset.blocked_scopes, at)
+        admitted = admitted - population.blocked_workers(ruleset.blocked_scopes, at)
     return admitted

@@ -2,7 +2,7 @@
 
 Example::
 
-    rules = RuleSet.load("transcription.yaml")
+    rules = RuleSet.parse(open("transcription.yaml").read(), source="transcription.yaml")
     rules = RuleSet.from_mephisto([{"qualification_name": "english", "comparator": "Exists", "value": None}])
 
 Every problem in a file is reported at once, each with the file, the line, the path
@@ -15,9 +15,9 @@ which is how a typo opens a task to the world).
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import yaml
 from pydantic import ValidationError
@@ -35,7 +35,7 @@ from crowdledger.rules.model import (
     failed_name,
 )
 
-__all__ = ["RuleSet"]
+__all__ = ["RuleSet", "RuleSetLike", "as_ruleset"]
 
 _PYDANTIC_CODES = {
     "extra_forbidden": "unknown_key",
@@ -47,6 +47,22 @@ _PYDANTIC_CODES = {
     "invalid_automation": "invalid_automation",
     "duplicate_name": "duplicate_name",
 }
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML 1.2 booleans: only true/false. (In YAML 1.1 ``on:``, the automation trigger
+    key, would be read as the boolean True, and ``no`` as False.)"""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regex) for tag, regex in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool",
+    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    list("tTfF"),
+)
 
 
 class _Lines:
@@ -125,25 +141,13 @@ class RuleSet:
         self.source = source
         self._lines = lines or _Lines(None)
 
-    # -- construction ---------------------------------------------------------------------
+    # -- construction (reading files is the adapters' job: crowdledger.RuleSet.load) ------
     @classmethod
-    def load(cls, path: str | Path) -> RuleSet:
-        """Read a YAML or JSON rule file; raise RuleSetError listing every problem in it."""
-        source = str(path)
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise RuleSetError(
-                [RuleProblem(source, 0, "", "invalid_file", exc.strerror or str(exc))]
-            ) from None
-        return cls.parse(text, source=source)
-
-    @classmethod
-    def parse(cls, text: str, *, source: str = "<string>") -> RuleSet:
+    def parse(cls, text: str, *, source: str = "<string>") -> Self:
         """A rule set from YAML or JSON text."""
         try:
-            root = yaml.compose(text, Loader=yaml.SafeLoader)
-            data = yaml.safe_load(text)
+            root = yaml.compose(text, Loader=_Loader)
+            data = yaml.load(text, Loader=_Loader)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             line = 0 if mark is None else mark.line + 1
@@ -168,7 +172,7 @@ class RuleSet:
     @classmethod
     def from_dict(
         cls, data: Mapping[str, Any], *, source: str = "<python>", lines: _Lines | None = None
-    ) -> RuleSet:
+    ) -> Self:
         located = lines or _Lines(None)
         try:
             model = RuleSetModel.model_validate(dict(data))
@@ -183,7 +187,7 @@ class RuleSet:
         *,
         name: str = "mephisto",
         blocked_scopes: Sequence[str] = ("global",),
-    ) -> RuleSet:
+    ) -> Self:
         """A rule set from Mephisto's ``shared_state.qualifications`` list, unchanged."""
         return cls.from_dict(
             {
@@ -267,3 +271,13 @@ def _names_in(node: Node, path: str) -> Iterator[tuple[str, str]]:
             yield from _names_in(child, f"{path}.any_of[{i}]")
     elif isinstance(node, Not):
         yield from _names_in(node.not_, f"{path}.not")
+
+
+RuleSetLike = RuleSet | Mapping[str, Any]
+
+
+def as_ruleset(rules: RuleSetLike) -> RuleSet:
+    """A RuleSet from itself or a mapping of the rule language."""
+    if isinstance(rules, RuleSet):
+        return rules
+    return RuleSet.from_dict(rules)

@@ -115,7 +115,9 @@ def tables(ledger: Ledger) -> dict[str, list[tuple[Any, ...]]]:
         for table in READ_MODEL_TABLES:
             rows = tx.views.execute(f"SELECT * FROM {table}").fetchall()
             dump[table] = sorted(tuple(r) for r in rows)
-        dump["tracking"] = tx.views.execute("SELECT name, position FROM cl_tracking").fetchall()
+        dump["tracking"] = sorted(
+            tx.views.execute("SELECT name, position FROM cl_tracking").fetchall()
+        )
     return dump
 
 

@@ -20,9 +20,16 @@ __all__ = [
 
 SCHEMA_VERSION = "1"
 # Bump when the projector or the view tables change: an older database rebuilds its views.
-VIEWS_VERSION = "2"
+VIEWS_VERSION = "3"
 
-READ_MODEL_TABLES = ("cl_definitions", "cl_workers", "cl_values", "cl_blocks", "cl_submissions")
+READ_MODEL_TABLES = (
+    "cl_definitions",
+    "cl_workers",
+    "cl_values",
+    "cl_blocks",
+    "cl_submissions",
+    "cl_automations",
+)
 
 # Secondary indexes of the read models, by name. A rebuild drops them and builds them
 # again at the end: one sorted build is far cheaper than a million random inserts.
@@ -90,6 +97,8 @@ CREATE TABLE IF NOT EXISTS cl_blocks (
     worker TEXT NOT NULL, scope TEXT NOT NULL, until TEXT, position BIGINT NOT NULL,
     occurred_at TEXT NOT NULL, actor TEXT NOT NULL, reason TEXT, event_id TEXT NOT NULL,
     PRIMARY KEY (worker, scope)) {without_rowid}
+CREATE TABLE IF NOT EXISTS cl_automations (
+    ruleset TEXT PRIMARY KEY, digest TEXT NOT NULL, spec TEXT NOT NULL, position BIGINT NOT NULL)
 CREATE TABLE IF NOT EXISTS cl_submissions (
     submission TEXT PRIMARY KEY, worker TEXT NOT NULL, task TEXT NOT NULL,
     status TEXT NOT NULL, position BIGINT NOT NULL, occurred_at TEXT NOT NULL)

@@ -7,15 +7,20 @@ batch fails and rolls back instead of counting them twice.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
+
+import orjson
 
 from crowdledger.adapters.store.database import Cursor
 from crowdledger.adapters.store.schema import READ_MODEL_TABLES
 from crowdledger.domain.errors import ConcurrencyError
+from crowdledger.domain.identifiers import GLOBAL_SCOPE
 from crowdledger.projections.changes import ViewChanges
 from crowdledger.projections.records import Block, Definition, QualificationValue, WorkerStats
 
-__all__ = ["VIEWS", "SqlReadModel", "SqlViews"]
+__all__ = ["VIEWS", "SqlPopulation", "SqlReadModel", "SqlViews"]
 
 VIEWS = "views"
 
@@ -121,6 +126,20 @@ class SqlViews:
                 ("submitted", "approved", "rejected"),
                 [(w, s, a, r) for w, (s, a, r) in changes.counts.items()],
             )
+        if changes.automations:
+            cur.insert_many(
+                "cl_automations",
+                ("ruleset", "digest", "spec", "position"),
+                ("text", "text", "text", "bigint"),
+                [row for row in changes.automations.values() if row[2] is not None],
+                conflict=("ruleset",),
+                update=("digest", "spec", "position"),
+            )
+            cur.delete_many(
+                "cl_automations",
+                ("ruleset",),
+                [(row[0],) for row in changes.automations.values() if row[2] is None],
+            )
         if changes.submissions:
             cur.insert_many(
                 "cl_submissions",
@@ -141,6 +160,9 @@ class SqlReadModel:
 
     def now(self) -> datetime:
         return self._at
+
+    def position(self) -> int:
+        return SqlViews.position(self._cur)
 
     def definition(self, qualification: str) -> Definition | None:
         row = self._cur.execute(
@@ -208,6 +230,13 @@ class SqlReadModel:
         counts = (0, 0, 0) if row is None else (int(row[0]), int(row[1]), int(row[2]))
         return WorkerStats(worker, *counts, tasks=frozenset(t[0] for t in tasks))
 
+    def automations(self) -> dict[str, tuple[str, dict[str, Any], int]]:
+        """Installed automation specs by rule set: (digest, spec, installed at position)."""
+        rows = self._cur.execute(
+            "SELECT ruleset, digest, spec, position FROM cl_automations ORDER BY ruleset"
+        ).fetchall()
+        return {r[0]: (r[1], orjson.loads(r[2]), int(r[3])) for r in rows}
+
     def submissions_of(self, worker: str) -> list[str]:
         rows = self._cur.execute(
             "SELECT submission FROM cl_submissions WHERE worker = ?", (worker,)
@@ -235,3 +264,42 @@ class SqlReadModel:
             )
             for r in rows
         }
+
+
+class SqlPopulation:
+    """The :class:`~crowdledger.rules.population.Population` of a live ledger: one query
+    per question, for everybody at once."""
+
+    def __init__(self, cur: Cursor) -> None:
+        self._cur = cur
+
+    def all_workers(self) -> set[str]:
+        return {r[0] for r in self._cur.execute("SELECT worker FROM cl_workers").fetchall()}
+
+    def holder_values(self, qualification: str) -> dict[str, int]:
+        rows = self._cur.execute(
+            "SELECT worker, value FROM cl_values WHERE qualification = ? AND value IS NOT NULL",
+            (qualification,),
+        ).fetchall()
+        return dict(rows)
+
+    def statistics(self) -> dict[str, tuple[int, int, int]]:
+        rows = self._cur.execute(
+            "SELECT worker, submitted, approved, rejected FROM cl_workers WHERE submitted > 0"
+        ).fetchall()
+        return {r[0]: (int(r[1]), int(r[2]), int(r[3])) for r in rows}
+
+    def participants(self, tasks: Sequence[str]) -> set[str]:
+        marks = ", ".join("?" for _ in tasks)
+        rows = self._cur.execute(
+            f"SELECT DISTINCT worker FROM cl_submissions WHERE task IN ({marks})", list(tasks)
+        ).fetchall()
+        return {r[0] for r in rows}
+
+    def blocked_workers(self, scopes: Sequence[str], at: datetime) -> set[str]:
+        wanted = sorted({*scopes, GLOBAL_SCOPE})
+        marks = ", ".join("?" for _ in wanted)
+        rows = self._cur.execute(
+            f"SELECT worker, until FROM cl_blocks WHERE scope IN ({marks})", wanted
+        ).fetchall()
+        return {w for w, until in rows if until is None or at < _when(until)}
