@@ -20,7 +20,7 @@ import orjson
 
 from crowdledger.adapters.codec import decode_event, encode_state, json_default
 from crowdledger.adapters.store.database import Cursor
-from crowdledger.adapters.store.event_log import EventLog
+from crowdledger.adapters.store.event_log import IMPORTED_KEY, EventLog
 from crowdledger.domain.aggregate import Context, LedgerAggregate
 from crowdledger.domain.automation_set import AutomationSet
 from crowdledger.domain.errors import (
@@ -154,7 +154,7 @@ class CommandRunner:
             fingerprint = hashlib.sha256(orjson.dumps(command, default=json_default)).hexdigest()
             found = self.log.find_key(cur, key)
             if found is not None:
-                if found[0] != fingerprint:
+                if found[0] not in (fingerprint, IMPORTED_KEY):
                     raise IdempotencyKeyReusedError(key)
                 position = found[1]
                 (row,) = self.log.read_positions(cur, position, position)

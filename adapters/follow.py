@@ -98,7 +98,7 @@ class Follower:
             start = 0
             while start < len(rows):
                 if active and rows[start][0] > looked:
-                    active = self._one(tx, rows[start], active)
+                    active = self._one(tx, rows[start], position, active)
                     position = looked = rows[start][0]
                     start += 1
                     continue
@@ -121,10 +121,11 @@ class Follower:
         return position
 
     def _one(
-        self, tx: Tx, row: tuple[int, str, bytes], active: list[Automation]
+        self, tx: Tx, row: tuple[int, str, bytes], previous: int, active: list[Automation]
     ) -> list[Automation]:
-        """Apply one event; let the active automations react to it."""
-        position, topic, state = row
+        """Apply one event (the read models are at ``previous``: positions may have gaps
+        on PostgreSQL); let the active automations react to it."""
+        _position, topic, state = row
         data: dict[str, Any] = orjson.loads(bytes(state))
         kind = type_name(topic)
         trigger = trigger_of(kind, data) if active else None
@@ -134,7 +135,7 @@ class Follower:
             if trigger is None
             else WorkerFacts.read(SqlReadModel(tx.views, when), trigger.worker)
         )
-        apply_rows(tx.views, [row], position - 1)
+        apply_rows(tx.views, [row], previous)
         if kind in _CONFIG_EVENTS:
             return self._active(tx)
         if trigger is None or before is None:

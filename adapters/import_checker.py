@@ -41,7 +41,8 @@ CHUNK = 10_000
 
 
 class LineChecker:
-    """Checks an import file line by line and hands the rows to ``sink`` in chunks.
+    """Checks an import file line by line and hands the rows to ``sink`` in chunks,
+    with the idempotency keys they carry (as indexes into the chunk).
 
     Reads (existing streams, definitions) go through ``cur``: a transaction that sees
     the ledger as it was when the import took the write lock.
@@ -53,7 +54,7 @@ class LineChecker:
         log: EventLog,
         path: Path,
         at: datetime,
-        sink: Callable[[list[StoredRow]], None],
+        sink: Callable[[list[StoredRow], list[tuple[int, str]]], None],
     ) -> None:
         self.cur = cur
         self.log = log
@@ -65,6 +66,7 @@ class LineChecker:
         self.defined: dict[str, datetime] = {}
         self.sink = sink
         self.rows: list[StoredRow] = []
+        self.keys: list[tuple[int, str]] = []  # (index in rows, idempotency key)
         # In an empty ledger no stream can exist but the ones this file creates.
         self.empty = log.head(cur) == 0
         self.correlation = f"import:{uuid4()}"
@@ -175,6 +177,8 @@ class LineChecker:
         event.evolve(state)
         if isinstance(event, QualificationDefined):
             self.defined[event.qualification] = event.occurred_at
+        if event.idempotency_key is not None:
+            self.keys.append((len(self.rows), event.idempotency_key))
         self.rows.append((stream, state.version, event.TOPIC, encoded))
         if len(self.rows) >= CHUNK:
             self.flush()
@@ -198,9 +202,10 @@ class LineChecker:
 
     def flush(self) -> None:
         if self.rows:
-            self.sink(self.rows)
+            self.sink(self.rows, self.keys)
             self.added += len(self.rows)
             self.rows = []
+            self.keys = []
 
     def check_file(self) -> int:
         """Check every line, flush the last chunk; returns how many rows were handed on."""

@@ -31,8 +31,8 @@ def main(db_file: str, path: str, at: str) -> int:
     try:
         with db.bulk(cache_mib=64), db.transaction(write=False) as tx:
 
-            def send(rows: list[StoredRow]) -> None:
-                say("rows", rows)
+            def send(rows: list[StoredRow], keys: list[tuple[int, str]]) -> None:
+                say("rows", (rows, keys))
 
             LineChecker(
                 tx.events, EventLog(db.dialect), Path(path), datetime.fromisoformat(at), send

@@ -20,9 +20,11 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from crowdledger.adapters.follow import AUTOMATIONS
 from crowdledger.adapters.import_checker import LineChecker
 from crowdledger.adapters.store.database import SQLiteDatabase
-from crowdledger.adapters.store.event_log import StoredRow
+from crowdledger.adapters.store.event_log import IMPORTED_KEY, StoredRow
+from crowdledger.adapters.store.sql_views import SqlViews
 from crowdledger.domain.errors import ImportFileError, StoreError
 
 if TYPE_CHECKING:
@@ -52,15 +54,34 @@ def append_file(ledger: Ledger, path: Path, *, parallel: bool | None = None) -> 
     db_file = db.path if isinstance(db, SQLiteDatabase) else None  # another process can open it
     if parallel is None:
         parallel = db_file is not None and path.stat().st_size >= PARALLEL_FROM_BYTES
+    # Automations look at what is already recorded before the import; the imported
+    # history already holds what automations did when it was first recorded.
+    ledger.catch_up()
     with db.bulk(cache_mib=256), db.transaction(write=True) as tx:
         cur = tx.events
         if parallel and db_file is not None:
-            return _append_checked_elsewhere(ledger, cur, db_file, path)
+            added = _append_checked_elsewhere(ledger, cur, db_file, path)
+        else:
 
-        def append(rows: list[StoredRow]) -> None:
-            ledger._log.append(cur, rows)
+            def append(rows: list[StoredRow], keys: list[tuple[int, str]]) -> None:
+                _append(ledger, cur, rows, keys)
 
-        return LineChecker(cur, ledger._log, path, ledger._clock(), append).check_file()
+            added = LineChecker(cur, ledger._log, path, ledger._clock(), append).check_file()
+        automated = SqlViews.position(tx.views, AUTOMATIONS)
+        head = ledger._log.head(cur)
+        if added and head > automated:
+            SqlViews.move(tx.views, automated, head, AUTOMATIONS)
+        return added
+
+
+def _append(ledger: Ledger, cur: Any, rows: list[StoredRow], keys: list[tuple[int, str]]) -> None:
+    """Append a chunk, and index the idempotency keys its events carry, so that a command
+    repeated after the import is still recognised."""
+    first = ledger._log.append(cur, rows)
+    for index, key in keys:
+        ledger._log.remember_key(
+            cur, key, IMPORTED_KEY, first + index, first + index, replace=False
+        )
 
 
 def _append_checked_elsewhere(ledger: Ledger, cur: Any, db_file: str, path: Path) -> int:
@@ -93,8 +114,9 @@ def _append_checked_elsewhere(ledger: Ledger, cur: Any, db_file: str, path: Path
                     "nothing was imported"
                 ) from None
             if kind == "rows":
-                ledger._log.append(cur, payload)
-                added += len(payload)
+                rows, keys = payload
+                _append(ledger, cur, rows, keys)
+                added += len(rows)
             elif kind == "done":
                 return added
             elif kind == "refused":

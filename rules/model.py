@@ -98,7 +98,7 @@ def check_comparison(comparator: Comparator, value: Any, subject: str) -> Any:
             )
         return None
     if comparator.takes_list:
-        if not isinstance(value, list) or not value or not all(_is_int(v) for v in value):
+        if not isinstance(value, (list, tuple)) or not value or not all(_is_int(v) for v in value):
             raise PydanticCustomError(
                 "comparator_value_mismatch",
                 f"{comparator.value} takes a non-empty list of integers for {subject}, got {value!r}",

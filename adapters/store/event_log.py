@@ -16,7 +16,11 @@ from crowdledger.adapters.store.database import Cursor
 from crowdledger.domain.errors import ConcurrencyError
 from crowdledger.domain.events import LedgerEvent
 
-__all__ = ["EventLog", "LogRow", "StoredRow"]
+__all__ = ["IMPORTED_KEY", "EventLog", "LogRow", "StoredRow"]
+
+# The fingerprint of a key that arrived with imported history: the command that used it
+# is not known, so a repeat with that key returns the recorded event without comparing.
+IMPORTED_KEY = "imported"
 
 # (stream, version, topic, state) to append, the stream as a UUID or its 32 hex digits;
 # (position, stream, version, topic, state) read.
@@ -184,9 +188,13 @@ class EventLog:
         return None if row is None else (str(row[0]), int(row[1]), int(row[2]))
 
     @staticmethod
-    def remember_key(cur: Cursor, key: str, fingerprint: str, first: int, last: int) -> None:
+    def remember_key(
+        cur: Cursor, key: str, fingerprint: str, first: int, last: int, *, replace: bool = True
+    ) -> None:
+        """Keep ``key`` -> the command's result; ``replace=False`` keeps an existing entry."""
+        tail = "" if replace else " ON CONFLICT (key) DO NOTHING"
         cur.execute(
             "INSERT INTO cl_idempotency (key, fingerprint, first_position, last_position) "
-            "VALUES (?, ?, ?, ?)",
+            f"VALUES (?, ?, ?, ?){tail}",
             (key, fingerprint, first, last),
         )
