@@ -47,7 +47,8 @@ def automated(ledger: Ledger, tmp_path: Path) -> Ledger:
     path = tmp_path / "ycharts.yaml"
     path.write_text(YCHARTS)
     installed = ledger.install_automations(RuleSet.load(path), actor="alice")
-    assert installed is not None and installed.type == "AutomationsInstalled"
+    assert installed is not None
+    assert installed.type == "AutomationsInstalled"
     return ledger
 
 
@@ -84,9 +85,8 @@ def test_the_ycharts_quality_score(automated: Ledger, clock: Clock) -> None:
     (block,) = automated.blocks(W1)
     assert block.actor == "automation:block-low-quality"
     assert block.reason == "quality score below 30"
-    assert block.until is not None and block.until - block.occurred_at == __import__(
-        "datetime"
-    ).timedelta(days=30)
+    assert block.until is not None
+    assert block.until - block.occurred_at == __import__("datetime").timedelta(days=30)
     history = automated.history(W1)
     adjust = next(e for e in history if e.actor == "automation:quality-up")
     trigger = next(e for e in history if e.type == "SubmissionApproved")

@@ -264,7 +264,8 @@ def test_decisions_cite_their_evidence(ledger: Ledger, clock: Clock, tmp_path: P
     ledger.grant(W1, "quality_score", value=90)
     decision = ledger.check(W1, rules)
     (rule_reason,) = decision.reasons
-    assert rule_reason.clause == "rule" and rule_reason.kind == "any_of"
+    assert rule_reason.clause == "rule"
+    assert rule_reason.kind == "any_of"
     assert [c.clause for c in rule_reason.children] == [
         "rule.any_of[0]",
         "rule.any_of[1]",
