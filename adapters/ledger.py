@@ -32,6 +32,7 @@ import orjson
 
 from crowdledger.adapters.codec import decode_event
 from crowdledger.adapters.commands import NOW, CommandRunner, Decide, decisions
+from crowdledger.adapters.eligibility import EligibilityCache
 from crowdledger.adapters.follow import Follower
 from crowdledger.adapters.reads import PastView, ReadAPI, worker_streams
 from crowdledger.adapters.rule_files import RuleSetLike, as_ruleset
@@ -81,8 +82,11 @@ from crowdledger.projections.read_model import ReadModel
 from crowdledger.projections.records import Definition
 from crowdledger.rules.automations import automations_of
 from crowdledger.rules.decision import Decision
+from crowdledger.rules.evaluate import decide
+from crowdledger.rules.facts import WorkerFacts
 from crowdledger.rules.model import RuleSetModel, failed_name
 from crowdledger.rules.population import Population
+from crowdledger.rules.ruleset import RuleSet
 
 __all__ = ["Ledger", "default_actor"]
 
@@ -126,6 +130,8 @@ class Ledger(ReadAPI):
         self._clock: Clock = clock or _utc_now
         self._commands = CommandRunner(self._log, self._clock)
         self._follower = Follower(self._log, self._commands)
+        self._eligibility = EligibilityCache(self._log)
+        self._defined_names: set[str] = set()
 
     # -- opening and closing ---------------------------------------------------------------
     @classmethod
@@ -565,13 +571,33 @@ class Ledger(ReadAPI):
         and say why: each failing clause, the value it saw and the event that set it."""
         if as_of is not None:
             return self.as_of(as_of).check(worker, rules)
-        return super().check(worker, rules)
+        ruleset = as_ruleset(rules)
+        ref = str(parse_worker(worker))
+        with self._reading() as (_tx, model):
+            self._check_names(ruleset, model)
+            return decide(ruleset.model, WorkerFacts.read(model, ref), position=model.position())
 
     def eligible_workers(self, rules: RuleSetLike, *, as_of: datetime | None = None) -> set[str]:
-        """Every known worker ``rules`` admit (now, or as of a past time)."""
+        """Every known worker ``rules`` admit (now, or as of a past time).
+
+        The answer is kept and brought up to date from the events recorded since, so
+        asking again is cheap (see :mod:`crowdledger.adapters.eligibility`).
+        """
         if as_of is not None:
             return self.as_of(as_of).eligible_workers(rules)
-        return super().eligible_workers(rules)
+        ruleset = as_ruleset(rules)
+        with self._reading() as (tx, model):
+            self._check_names(ruleset, model)
+            return self._eligibility.eligible(ruleset.model, tx, model)
+
+    def _check_names(self, ruleset: RuleSet, model: SqlReadModel) -> None:
+        """Every qualification the rules name must be defined (definitions never go away,
+        so the names seen once are remembered)."""
+        names = {name for _path, name in ruleset.named_qualifications()}
+        if not names <= self._defined_names:
+            known = set(model.definitions())
+            self._defined_names |= known
+            ruleset.check_names(known)
 
     def _scan(self, batch: int = 10_000) -> Iterator[list[LogRow]]:
         """The whole log in order, a batch at a time, from one consistent snapshot."""

@@ -41,7 +41,7 @@ from crowdledger.projections.records import Block, Definition, WorkerStats
 from crowdledger.rules.decision import Decision
 from crowdledger.rules.evaluate import decide
 from crowdledger.rules.facts import WorkerFacts
-from crowdledger.rules.population import Population, eligible_workers
+from crowdledger.rules.population import ColumnsPopulation, Population, eligible_workers
 
 if TYPE_CHECKING:
     from crowdledger.adapters.ledger import Ledger
@@ -216,7 +216,7 @@ class PastView(ReadAPI):
     def _population(self) -> Iterator[tuple[Population, datetime]]:
         with self._model(None) as views:
             assert isinstance(views, MemoryViews)
-            yield views, self.at
+            yield ColumnsPopulation(views), self.at
 
     def _history(self, worker: str) -> list[LedgerEvent]:
         kept = _replay(self._worker_rows(worker), MemoryViews(self.at), self.at)

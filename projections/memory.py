@@ -13,7 +13,13 @@ from datetime import datetime
 from typing import Any
 
 from crowdledger.projections.read_model import blocked_in
-from crowdledger.projections.records import Block, Definition, QualificationValue, WorkerStats
+from crowdledger.projections.records import (
+    Block,
+    Definition,
+    QualificationValue,
+    WorkerStats,
+    approval_rate,
+)
 
 __all__ = ["MemoryViews"]
 
@@ -152,8 +158,19 @@ class MemoryViews:
             if qualification in held
         }
 
-    def statistics(self) -> dict[str, tuple[int, int, int]]:
-        return {w: (c[0], c[1], c[2]) for w, c in self._counts.items()}
+    def metric_values(self, metric: str) -> dict[str, float | None]:
+        """A statistic of every known worker (None: no rate without reviews)."""
+        values: dict[str, float | None] = {}
+        for worker in self._workers:
+            submitted, approved, rejected = self._counts.get(worker, (0, 0, 0))
+            values[worker] = {
+                "approval_rate": approval_rate(approved, rejected),
+                "approved_count": approved,
+                "rejected_count": rejected,
+                "submitted_count": submitted,
+                "reviewed_count": approved + rejected,
+            }[metric]
+        return values
 
     def participants(self, tasks: Sequence[str]) -> set[str]:
         wanted = set(tasks)

@@ -23,7 +23,7 @@ from crowdledger.rules.model import (
     RuleSetModel,
 )
 
-__all__ = ["clause_paths", "decide", "holds"]
+__all__ = ["admits", "clause_paths", "decide", "holds"]
 
 
 def _evidence(held: QualificationValue | None) -> Evidence | None:
@@ -166,6 +166,14 @@ def explain(node: Node, facts: WorkerFacts, path: str) -> Reason:
         message=f"must not hold, and {'it does' if inner.passed else 'it does not'}: {inner.message}",
         children=(inner,),
     )
+
+
+def admits(ruleset: RuleSetModel, facts: WorkerFacts) -> bool:
+    """The decision without its reasons: no block in force, and the requirement holds."""
+    if blocked_in(facts.blocks, ruleset.blocked_scopes, facts.at):
+        return False
+    requirement = ruleset.requirement()
+    return requirement is None or holds(requirement, facts)
 
 
 def clause_paths(ruleset: RuleSetModel) -> list[tuple[str, Node]]:

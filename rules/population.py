@@ -15,19 +15,19 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from crowdledger.projections.records import approval_rate
 from crowdledger.rules.comparators import Comparator
 from crowdledger.rules.model import (
     AllOf,
     AnyOf,
     MetricClause,
     Node,
+    Not,
     ParticipationClause,
     QualificationClause,
     RuleSetModel,
 )
 
-__all__ = ["Population", "eligible_workers"]
+__all__ = ["Columns", "ColumnsPopulation", "Population", "eligible_workers", "matching"]
 
 
 class Population(Protocol):
@@ -35,13 +35,15 @@ class Population(Protocol):
 
     def all_workers(self) -> set[str]: ...
 
-    def holder_values(self, qualification: str) -> Mapping[str, int]:
-        """Worker -> value, for the workers who hold ``qualification`` now."""
+    def qualified(self, qualification: str, comparator: Comparator, value: Any) -> set[str]:
+        """The holders of ``qualification`` whose value satisfies the comparison
+        (``Exists``: every holder; never asked for ``DoesNotExist``)."""
 
-    def statistics(self) -> Mapping[str, tuple[int, int, int]]:
-        """Worker -> (submitted, approved, rejected); workers with no submissions may be absent."""
+    def metric_matching(self, metric: str, comparator: Comparator, value: Any) -> set[str]:
+        """The known workers whose statistic satisfies the comparison (no rate: no)."""
 
-    def participants(self, tasks: Sequence[str]) -> set[str]: ...
+    def participants(self, tasks: Sequence[str]) -> set[str]:
+        """The known workers with a submission for any of ``tasks``."""
 
     def blocked_workers(self, scopes: Sequence[str], at: datetime) -> set[str]:
         """Workers with a block in force at ``at`` in any of ``scopes`` (or globally)."""
@@ -57,10 +59,10 @@ _FILTERS: dict[Comparator, Callable[[Any, Any], bool]] = {
 }
 
 
-def _matching(
-    values: Mapping[str, float | None], comparator: Comparator, expected: Any
-) -> set[str]:
+def matching(values: Mapping[str, float | None], comparator: Comparator, expected: Any) -> set[str]:
     """The workers whose (present) value satisfies the comparison."""
+    if comparator is Comparator.EXISTS:
+        return {w for w, v in values.items() if v is not None}
     if comparator is Comparator.IN:
         wanted = set(expected)
         return {w for w, v in values.items() if v in wanted}
@@ -71,70 +73,118 @@ def _matching(
     return {w for w, v in values.items() if v is not None and compare(v, expected)}
 
 
+class Columns(Protocol):
+    """Raw per-worker data, from which :class:`ColumnsPopulation` answers in Python."""
+
+    def all_workers(self) -> set[str]: ...
+
+    def holder_values(self, qualification: str) -> Mapping[str, int]: ...
+
+    def metric_values(self, metric: str) -> Mapping[str, float | None]: ...
+
+    def participants(self, tasks: Sequence[str]) -> set[str]: ...
+
+    def blocked_workers(self, scopes: Sequence[str], at: datetime) -> set[str]: ...
+
+
+class ColumnsPopulation:
+    """A :class:`Population` over data already in memory (a replay of the past)."""
+
+    def __init__(self, columns: Columns) -> None:
+        self._columns = columns
+
+    def all_workers(self) -> set[str]:
+        return self._columns.all_workers()
+
+    def qualified(self, qualification: str, comparator: Comparator, value: Any) -> set[str]:
+        return matching(self._columns.holder_values(qualification), comparator, value)
+
+    def metric_matching(self, metric: str, comparator: Comparator, value: Any) -> set[str]:
+        return matching(self._columns.metric_values(metric), comparator, value)
+
+    def participants(self, tasks: Sequence[str]) -> set[str]:
+        return self._columns.participants(tasks)
+
+    def blocked_workers(self, scopes: Sequence[str], at: datetime) -> set[str]:
+        return self._columns.blocked_workers(scopes, at)
+
+
 class _Evaluation:
     def __init__(self, population: Population) -> None:
         self.population = population
-        self.universe = population.all_workers()
-        self._holders: dict[str, Mapping[str, int]] = {}
-        self._stats: Mapping[str, tuple[int, int, int]] | None = None
-        self._metrics: dict[str, dict[str, float | None]] = {}
+        self._universe: set[str] | None = None
 
-    def holders(self, qualification: str) -> Mapping[str, int]:
-        if qualification not in self._holders:
-            self._holders[qualification] = self.population.holder_values(qualification)
-        return self._holders[qualification]
-
-    def metric(self, name: str) -> dict[str, float | None]:
-        if name not in self._metrics:
-            if self._stats is None:
-                self._stats = self.population.statistics()
-            stats = self._stats
-            zero = (0, 0, 0)
-            if name == "approval_rate":
-                values = {w: approval_rate(*stats.get(w, zero)[1:]) for w in self.universe}
-            else:
-                index = {
-                    "submitted_count": [0],
-                    "approved_count": [1],
-                    "rejected_count": [2],
-                    "reviewed_count": [1, 2],
-                }[name]
-                values = {
-                    w: float(sum(stats.get(w, zero)[i] for i in index)) for w in self.universe
-                }
-            self._metrics[name] = values
-        return self._metrics[name]
+    @property
+    def universe(self) -> set[str]:
+        if self._universe is None:  # only complements need everybody
+            self._universe = self.population.all_workers()
+        return self._universe
 
     def matches(self, node: Node) -> set[str]:
         if isinstance(node, QualificationClause):
-            holders = self.holders(node.qualification)
-            if node.comparator is Comparator.EXISTS:
-                found = set(holders) & self.universe
-            elif node.comparator is Comparator.DOES_NOT_EXIST:
-                found = self.universe - set(holders)
+            if node.comparator is Comparator.DOES_NOT_EXIST:
+                found = self.universe - self.population.qualified(
+                    node.qualification, Comparator.EXISTS, None
+                )
             else:
-                found = _matching(holders, node.comparator, node.value) & self.universe
+                found = self.population.qualified(node.qualification, node.comparator, node.value)
             if node.providers is not None:
-                outside = {w for w in self.universe if w.partition(":")[0] not in node.providers}
-                found |= outside
+                found |= {w for w in self.universe if w.partition(":")[0] not in node.providers}
             return found
         if isinstance(node, MetricClause):
-            return _matching(self.metric(node.metric), node.comparator, node.value)
+            return self.population.metric_matching(node.metric, node.comparator, node.value)
         if isinstance(node, ParticipationClause):
-            return self.population.participants(node.participated_in) & self.universe
+            return self.population.participants(node.participated_in)
         if isinstance(node, AllOf):
-            result = self.matches(node.all_of[0])
-            for child in node.all_of[1:]:
-                if not result:
-                    break
-                result &= self.matches(child)
-            return result
+            return self.all_of(node.all_of)
         if isinstance(node, AnyOf):
             result = set()
             for child in node.any_of:
                 result |= self.matches(child)
             return result
         return self.universe - self.matches(node.not_)
+
+    def all_of(self, children: Sequence[Node]) -> set[str]:
+        """An intersection, built so that it rarely needs everybody: exclusions (``not``,
+        ``DoesNotExist``, a count above a bound) are taken away from what the other
+        children kept, and fetched as the (usually small) set to exclude."""
+        keep = [c for c in children if self._exclusion(c) is None]
+        drop = [x for c in children if (x := self._exclusion(c)) is not None]
+        result = self.matches(keep[0]) if keep else set(self.universe)
+        for child in keep[1:]:
+            if not result:
+                return result
+            result &= self.matches(child)
+        for excluded in drop:
+            if not result:
+                break
+            result -= self.matches(excluded)
+        return result
+
+    @staticmethod
+    def _exclusion(node: Node) -> Node | None:
+        """``X`` if ``node`` is "not X" in disguise, else None."""
+        if isinstance(node, Not):
+            return node.not_
+        if isinstance(node, QualificationClause) and node.providers is None:
+            if node.comparator is Comparator.DOES_NOT_EXIST:
+                return QualificationClause(
+                    qualification=node.qualification, comparator=Comparator.EXISTS
+                )
+        if isinstance(node, MetricClause) and node.metric != "approval_rate":
+            # Counts exist for every worker, so "count <= 5" is exactly "not count > 5".
+            opposite = _OPPOSITES.get(node.comparator)
+            if opposite is not None:
+                return MetricClause(metric=node.metric, comparator=opposite, value=node.value)
+        return None
+
+
+_OPPOSITES = {
+    Comparator.LESS_THAN: Comparator.GREATER_THAN_OR_EQUAL_TO,
+    Comparator.LESS_THAN_OR_EQUAL_TO: Comparator.GREATER_THAN,
+    Comparator.GREATER_THAN: Comparator.LESS_THAN_OR_EQUAL_TO,
+    Comparator.GREATER_THAN_OR_EQUAL_TO: Comparator.LESS_THAN,
+}
 
 
 def eligible_workers(ruleset: RuleSetModel, population: Population, at: datetime) -> set[str]:

@@ -19,6 +19,7 @@ from crowdledger.domain.errors import ConcurrencyError
 from crowdledger.domain.identifiers import GLOBAL_SCOPE
 from crowdledger.projections.changes import ViewChanges
 from crowdledger.projections.records import Block, Definition, QualificationValue, WorkerStats
+from crowdledger.rules.comparators import Comparator
 
 __all__ = ["VIEWS", "SqlPopulation", "SqlReadModel", "SqlViews"]
 
@@ -266,40 +267,76 @@ class SqlReadModel:
         }
 
 
+_SQL_OPERATORS = {
+    Comparator.LESS_THAN: "<",
+    Comparator.LESS_THAN_OR_EQUAL_TO: "<=",
+    Comparator.GREATER_THAN: ">",
+    Comparator.GREATER_THAN_OR_EQUAL_TO: ">=",
+    Comparator.EQUAL_TO: "=",
+    Comparator.NOT_EQUAL_TO: "<>",
+}
+_METRICS = {
+    "approval_rate": "100.0 * approved / (approved + rejected)",
+    "approved_count": "approved",
+    "rejected_count": "rejected",
+    "submitted_count": "submitted",
+    "reviewed_count": "approved + rejected",
+}
+
+
+def _condition(column: str, comparator: Comparator, value: Any) -> tuple[str, list[Any]]:
+    """A WHERE condition for ``column <comparator> value`` (the column is never NULL here)."""
+    if comparator is Comparator.EXISTS:
+        return "1 = 1", []
+    if comparator.takes_list:
+        values = list(value)
+        marks = ", ".join("?" for _ in values)
+        return f"{column} {'IN' if comparator is Comparator.IN else 'NOT IN'} ({marks})", values
+    return f"{column} {_SQL_OPERATORS[comparator]} ?", [value]
+
+
 class SqlPopulation:
-    """The :class:`~crowdledger.rules.population.Population` of a live ledger: one query
-    per question, for everybody at once."""
+    """The :class:`~crowdledger.rules.population.Population` of a live ledger.
+
+    Every comparison is pushed into the query, so only the matching workers travel: one
+    indexed range scan per qualification clause, one scan of the statistics per metric.
+    """
 
     def __init__(self, cur: Cursor) -> None:
         self._cur = cur
 
+    def _workers(self, sql: str, params: Sequence[Any]) -> set[str]:
+        return {r[0] for r in self._cur.execute(sql, params).fetchall()}
+
     def all_workers(self) -> set[str]:
-        return {r[0] for r in self._cur.execute("SELECT worker FROM cl_workers").fetchall()}
+        return self._workers("SELECT worker FROM cl_workers", ())
 
-    def holder_values(self, qualification: str) -> dict[str, int]:
-        rows = self._cur.execute(
-            "SELECT worker, value FROM cl_values WHERE qualification = ? AND value IS NOT NULL",
-            (qualification,),
-        ).fetchall()
-        return dict(rows)
+    def qualified(self, qualification: str, comparator: Comparator, value: Any) -> set[str]:
+        where, params = _condition("value", comparator, value)
+        return self._workers(
+            f"SELECT worker FROM cl_values WHERE qualification = ? AND value IS NOT NULL AND {where}",
+            [qualification, *params],
+        )
 
-    def statistics(self) -> dict[str, tuple[int, int, int]]:
-        rows = self._cur.execute(
-            "SELECT worker, submitted, approved, rejected FROM cl_workers WHERE submitted > 0"
-        ).fetchall()
-        return {r[0]: (int(r[1]), int(r[2]), int(r[3])) for r in rows}
+    def metric_matching(self, metric: str, comparator: Comparator, value: Any) -> set[str]:
+        where, params = _condition(_METRICS[metric], comparator, value)
+        guard = "approved + rejected > 0 AND " if metric == "approval_rate" else ""
+        return self._workers(f"SELECT worker FROM cl_workers WHERE {guard}{where}", params)
 
     def participants(self, tasks: Sequence[str]) -> set[str]:
         marks = ", ".join("?" for _ in tasks)
-        rows = self._cur.execute(
+        return self._workers(
             f"SELECT DISTINCT worker FROM cl_submissions WHERE task IN ({marks})", list(tasks)
-        ).fetchall()
-        return {r[0] for r in rows}
+        )
 
     def blocked_workers(self, scopes: Sequence[str], at: datetime) -> set[str]:
+        return {w for w, until in self.timed_blocks(scopes) if until is None or at < until}
+
+    def timed_blocks(self, scopes: Sequence[str]) -> list[tuple[str, datetime | None]]:
+        """(worker, end) of every block in ``scopes`` or global, ended or not."""
         wanted = sorted({*scopes, GLOBAL_SCOPE})
         marks = ", ".join("?" for _ in wanted)
         rows = self._cur.execute(
             f"SELECT worker, until FROM cl_blocks WHERE scope IN ({marks})", wanted
         ).fetchall()
-        return {w for w, until in rows if until is None or at < _when(until)}
+        return [(w, _when_or_none(until)) for w, until in rows]
