@@ -166,11 +166,13 @@ class _Evaluation:
         """``X`` if ``node`` is "not X" in disguise, else None."""
         if isinstance(node, Not):
             return node.not_
-        if isinstance(node, QualificationClause) and node.providers is None:
-            if node.comparator is Comparator.DOES_NOT_EXIST:
-                return QualificationClause(
-                    qualification=node.qualification, comparator=Comparator.EXISTS
-                )
+        absent = (
+            isinstance(node, QualificationClause) and node.comparator is Comparator.DOES_NOT_EXIST
+        )
+        if absent and isinstance(node, QualificationClause) and node.providers is None:
+            return QualificationClause(
+                qualification=node.qualification, comparator=Comparator.EXISTS
+            )
         if isinstance(node, MetricClause) and node.metric != "approval_rate":
             # Counts exist for every worker, so "count <= 5" is exactly "not count > 5".
             opposite = _OPPOSITES.get(node.comparator)
