@@ -3,35 +3,47 @@
 Each command calls the library exactly as the README's Python examples do, prints data on
 stdout (one JSON document with ``--json``) and messages on stderr. Exit status: 0 done;
 1 the answer is no (``check``: not eligible); 2 bad input, a refused command or usage
-(nothing was recorded); 3 the ledger database could not be opened or reached.
+(nothing was recorded); 3 the ledger database could not be opened or reached; 4 a
+provider refused a sync command or could not be reached (``sync``, in
+:mod:`crowdledger.adapters.cli_sync`).
 """
 
 from __future__ import annotations
 
-import functools
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import Annotated, Any
 
 import orjson
 import typer
 
+from crowdledger.adapters.cli_support import (
+    EXIT_NO,
+    EXIT_STORE,
+    STATE,
+    Actor,
+    AsJson,
+    Key,
+    QualArg,
+    Reason,
+    Scope,
+    SubmissionArg,
+    WorkerArg,
+    emit_json,
+    handles_errors,
+    note,
+    opened,
+    parse_time,
+)
+from crowdledger.adapters.cli_sync import sync_app
 from crowdledger.adapters.codec import event_to_document
-from crowdledger.adapters.ledger import Ledger
 from crowdledger.adapters.reads import ReadAPI
 from crowdledger.adapters.rule_files import RuleSet
 from crowdledger.adapters.store.url import default_url, redact
-from crowdledger.domain.errors import InvalidInputError, LedgerError, StoreError
-from crowdledger.domain.events import LedgerEvent
+from crowdledger.domain.errors import InvalidInputError, StoreError
 from crowdledger.domain.identifiers import GLOBAL_SCOPE
-from crowdledger.rules.errors import RuleSetError
 
 __all__ = ["app", "main"]
-
-EXIT_NO, EXIT_BAD_INPUT, EXIT_STORE = 1, 2, 3
 
 app = typer.Typer(
     name="crowdledger",
@@ -41,100 +53,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-
-
-class _State:
-    db: str = ""
-
-
-STATE = _State()
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
-    typer.echo(f"Error: {message}", err=True)
-    return typer.Exit(code)
-
-
-def handles_errors(command: Callable[P, R]) -> Callable[P, R]:
-    """Turn the library's errors into one line on stderr and a fixed exit status."""
-
-    @functools.wraps(command)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return command(*args, **kwargs)
-        except StoreError as exc:
-            raise fail(str(exc), EXIT_STORE) from None
-        except RuleSetError as exc:  # one line per problem, each one located
-            for problem in exc.problems[:-1]:
-                typer.echo(f"Error: {problem}", err=True)
-            raise fail(str(exc.problems[-1])) from None
-        except LedgerError as exc:
-            raise fail(str(exc)) from None
-
-    return wrapper
-
-
-@contextmanager
-def opened() -> Iterator[Ledger]:
-    with Ledger.open(STATE.db) as ledger:
-        yield ledger
-
-
-def parse_time(text: str | None, field: str) -> datetime | None:
-    """ISO 8601; a time without an offset is taken as UTC."""
-    if text is None:
-        return None
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        raise InvalidInputError(
-            field, f"{text!r} is not an ISO 8601 time (e.g. 2026-11-22T10:00:00Z)"
-        ) from None
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when
-
-
-def emit_json(document: Any) -> None:
-    sys.stdout.buffer.write(orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n")
-    sys.stdout.flush()
-
-
-def note(event: LedgerEvent, text: str) -> None:
-    typer.echo(f"{text} (event {event.position})", err=True)
-
-
-# -- shared arguments and options -----------------------------------------------------------
-WorkerArg = Annotated[
-    str, typer.Argument(metavar="WORKER", help="provider:id, e.g. mturk:A1B2C3D4E5F6G7")
-]
-QualArg = Annotated[str, typer.Argument(metavar="QUAL", help="A defined qualification.")]
-SubmissionArg = Annotated[
-    str, typer.Argument(metavar="SUBMISSION", help="Assignment or submission id.")
-]
-Actor = Annotated[
-    str | None,
-    typer.Option(
-        "--actor",
-        metavar="A",
-        help="Who does this [default: $CROWDLEDGER_ACTOR, else the OS user].",
-    ),
-]
-Reason = Annotated[
-    str | None, typer.Option("--reason", metavar="R", help="Why; kept in the ledger.")
-]
-Key = Annotated[
-    str | None,
-    typer.Option(
-        "--key", metavar="K", help="Idempotency key: repeating the command with it records nothing."
-    ),
-]
-AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
-Scope = Annotated[
-    str,
-    typer.Option("--scope", metavar="S", help="'global' or 'kind:id', e.g. project:transcription."),
-]
 
 
 @app.callback()
@@ -581,6 +499,7 @@ def rules_check(
 
 automations_app = typer.Typer(help="Install, list and remove automations.", no_args_is_help=True)
 app.add_typer(automations_app, name="automations")
+app.add_typer(sync_app, name="sync")
 
 
 @automations_app.command("install")

@@ -11,9 +11,9 @@ them.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 from uuid import UUID
 
 import orjson
@@ -32,9 +32,16 @@ from crowdledger.domain.errors import (
 )
 from crowdledger.domain.events import LedgerEvent
 from crowdledger.domain.identifiers import check_value
+from crowdledger.domain.provider_command import (
+    WORKER_FACT_KINDS,
+    ProviderCommand,
+    ProviderObservation,
+)
 from crowdledger.domain.qualification_type import QualificationDefined, QualificationType
 from crowdledger.domain.streams import (
     automation_set_stream,
+    provider_command_stream,
+    provider_observation_stream,
     qualification_type_stream,
     submission_stream,
     worker_blocks_stream,
@@ -44,6 +51,7 @@ from crowdledger.domain.submission import Submission
 from crowdledger.domain.worker_blocks import WorkerBlocks
 from crowdledger.domain.worker_qualification import WorkerQualification
 from crowdledger.projections.records import Definition
+from crowdledger.rules.sync_plan import FactKey, SyncCommand
 
 __all__ = ["NOW", "CommandRunner", "Decide", "Session", "decisions"]
 
@@ -84,6 +92,12 @@ class Session:
         self.not_before(aggregate.state.last_occurred_at)
         self.touched.append(aggregate)
         return aggregate  # type: ignore[no-any-return]
+
+    def new(self, cls: type[A], stream: UUID) -> A:
+        """A stream known to be new (its id was just generated): nothing to load."""
+        aggregate: A = cls.blank(stream, self.context.occurred_at)
+        self.touched.append(aggregate)
+        return aggregate
 
     def peek(self, stream: UUID) -> list[LedgerEvent]:
         """A stream's events, without taking part in the command."""
@@ -181,6 +195,37 @@ class CommandRunner:
         if key is not None and event is not None and event.position is not None:
             self.log.remember_key(cur, key, fingerprint, event.position, last or event.position)
         return event
+
+
+class ProviderOutcome(Protocol):
+    """What became of one sent provider command (see :mod:`crowdledger.adapters.sync`)."""
+
+    @property
+    def command_id(self) -> str: ...
+    @property
+    def command(self) -> SyncCommand: ...
+    @property
+    def ok(self) -> bool: ...
+    @property
+    def value(self) -> str | None: ...
+    @property
+    def error(self) -> str | None: ...
+    @property
+    def code(self) -> str | None: ...
+    @property
+    def retryable(self) -> bool: ...
+
+
+def _fact_fields(target: str, command: SyncCommand) -> dict[str, Any]:
+    return {
+        "target": target,
+        "operation": command.operation,
+        "kind": command.kind,
+        "key": command.key,
+        "subject": command.subject,
+        "worker": command.subject if command.kind in WORKER_FACT_KINDS else None,
+        "fact_value": command.value,
+    }
 
 
 class decisions:  # noqa: N801 - a namespace of decision builders
@@ -302,6 +347,73 @@ class decisions:  # noqa: N801 - a namespace of decision builders
             if approve:
                 return stream.approve(submission, feedback, ctx)
             return stream.reject(submission, feedback, ctx)
+
+        return decide
+
+    @staticmethod
+    def queue_provider_commands(target: str, commands: Sequence[tuple[str, SyncCommand]]) -> Decide:
+        """Put commands in the outbox (each a new stream); returns the last one queued."""
+
+        def decide(session: Session, ctx: Context) -> LedgerEvent | None:
+            last = None
+            for command_id, command in commands:
+                stream = session.new(ProviderCommand, provider_command_stream(command_id))
+                last = stream.queue(ctx, command_id=command_id, **_fact_fields(target, command))
+            return last
+
+        return decide
+
+    @staticmethod
+    def record_provider_outcomes(target: str, outcomes: Sequence[ProviderOutcome]) -> Decide:
+        """Mark sent commands succeeded or failed; ones another process already marked
+        are left as they are."""
+
+        def decide(session: Session, ctx: Context) -> LedgerEvent | None:
+            last: LedgerEvent | None = None
+            for outcome in outcomes:
+                command = outcome.command
+                stream = session.get(ProviderCommand, provider_command_stream(outcome.command_id))
+                if stream.status != "pending":
+                    continue
+                fields = _fact_fields(target, command)
+                if outcome.ok:
+                    fields["fact_value"] = outcome.value
+                    last = stream.succeed(ctx, command_id=outcome.command_id, **fields)
+                else:
+                    del fields["fact_value"]
+                    last = stream.fail(
+                        ctx,
+                        command_id=outcome.command_id,
+                        error=outcome.error or "failed",
+                        error_code=outcome.code,
+                        retryable=outcome.retryable,
+                        **fields,
+                    )
+            return last
+
+        return decide
+
+    @staticmethod
+    def observe_provider(
+        target: str, pull_id: str, facts: Sequence[tuple[FactKey, str | None]]
+    ) -> Decide:
+        """Record what a pull saw the provider hold, where the ledger believed otherwise."""
+
+        def decide(session: Session, ctx: Context) -> LedgerEvent | None:
+            stream = session.new(ProviderObservation, provider_observation_stream(pull_id))
+            last = None
+            for (kind, key, subject), value in facts:
+                last = stream.observe(
+                    ctx,
+                    pull_id=pull_id,
+                    target=target,
+                    kind=kind,
+                    key=key,
+                    subject=subject,
+                    worker=subject if kind in WORKER_FACT_KINDS else None,
+                    fact_value=value,
+                )
+            return last
 
         return decide
 

@@ -27,7 +27,14 @@ from crowdledger.adapters.store.event_log import EventLog
 from crowdledger.adapters.store.sql_views import SqlReadModel, SqlViews
 from crowdledger.domain.aggregate import Context
 from crowdledger.domain.errors import CommandRefused
-from crowdledger.rules.automations import AUTOMATED, Trigger, automations_of, fired, trigger_of
+from crowdledger.rules.automations import (
+    AUTOMATED,
+    TRIGGER_TYPES,
+    Trigger,
+    automations_of,
+    fired,
+    trigger_of,
+)
 from crowdledger.rules.facts import WorkerFacts
 from crowdledger.rules.model import (
     AdjustAction,
@@ -46,6 +53,10 @@ _CONFIG_EVENTS = frozenset({"AutomationsInstalled", "AutomationsRemoved"})
 _NAMESPACE = UUID("0b8c1f6e-3a52-4d8e-9b7a-5f2c9e1d4a63")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 log = logging.getLogger("crowdledger.automations")
+
+
+def _may_trigger(row: tuple[int, str, bytes]) -> bool:
+    return type_name(row[1]) in TRIGGER_TYPES
 
 
 def _decision(automation: Automation, worker: str, occurred_at: datetime) -> Decide:
@@ -97,15 +108,18 @@ class Follower:
             batches += 1
             start = 0
             while start < len(rows):
-                if active and rows[start][0] > looked:
+                if active and rows[start][0] > looked and _may_trigger(rows[start]):
                     active = self._one(tx, rows[start], position, active)
                     position = looked = rows[start][0]
                     start += 1
                     continue
-                # A run that needs no automation: already looked at (all of a rebuild), or
-                # nothing installed. It ends after an event that changes what is installed.
+                # A run that needs no automation: already looked at (all of a rebuild),
+                # nothing installed, or events no automation reacts to (provider sync
+                # records). It ends after an event that changes what is installed.
                 end = start
-                while end < len(rows) and (not active or rows[end][0] <= looked):
+                while end < len(rows) and (
+                    not active or rows[end][0] <= looked or not _may_trigger(rows[end])
+                ):
                     end += 1
                     if type_name(rows[end - 1][1]) in _CONFIG_EVENTS:
                         break
@@ -113,8 +127,8 @@ class Follower:
                 position = apply_rows(views, run, position)
                 if any(type_name(row[1]) in _CONFIG_EVENTS for row in run):
                     active = self._active(tx)
-                if not active:
-                    looked = max(looked, position)  # nothing was installed to look
+                # Every event of the run past ``looked`` needed no automation to look.
+                looked = max(looked, position)
                 start = end
         if looked != looked_from:
             SqlViews.move(views, looked_from, looked, AUTOMATIONS)

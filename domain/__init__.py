@@ -13,6 +13,14 @@ from crowdledger.domain.errors import *  # noqa: F403
 from crowdledger.domain.errors import __all__ as _errors_all
 from crowdledger.domain.events import EVENT_TYPES, LedgerEvent, event_type, worker_of
 from crowdledger.domain.identifiers import GLOBAL_SCOPE, WorkerRef, parse_worker
+from crowdledger.domain.provider_command import (
+    ProviderCommand,
+    ProviderCommandFailed,
+    ProviderCommandQueued,
+    ProviderCommandSucceeded,
+    ProviderObservation,
+    ProviderStateObserved,
+)
 from crowdledger.domain.qualification_type import QualificationDefined, QualificationType
 from crowdledger.domain.submission import (
     Submission,
@@ -37,6 +45,12 @@ __all__ = [
     "Context",
     "LedgerAggregate",
     "LedgerEvent",
+    "ProviderCommand",
+    "ProviderCommandFailed",
+    "ProviderCommandQueued",
+    "ProviderCommandSucceeded",
+    "ProviderObservation",
+    "ProviderStateObserved",
     "QualificationDefined",
     "QualificationGranted",
     "QualificationRevoked",

@@ -16,6 +16,10 @@ __all__ = [
     "NAMESPACE",
     "automation_set_name",
     "automation_set_stream",
+    "provider_command_name",
+    "provider_command_stream",
+    "provider_observation_name",
+    "provider_observation_stream",
     "qualification_type_name",
     "qualification_type_stream",
     "stream_hex",
@@ -93,3 +97,19 @@ def worker_blocks_stream(worker: str) -> UUID:
 
 def submission_stream(submission: str) -> UUID:
     return stream_uuid(submission_name(submission))
+
+
+def provider_command_name(command_id: str) -> str:
+    return f"provider-command/{command_id}"
+
+
+def provider_command_stream(command_id: str) -> UUID:
+    return stream_uuid(provider_command_name(command_id))
+
+
+def provider_observation_name(pull_id: str) -> str:
+    return f"provider-observation/{pull_id}"
+
+
+def provider_observation_stream(pull_id: str) -> UUID:
+    return stream_uuid(provider_observation_name(pull_id))

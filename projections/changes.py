@@ -13,6 +13,8 @@ from typing import Any
 
 import orjson
 
+from crowdledger.projections.projector import ProviderCommandRow
+
 __all__ = ["ViewChanges"]
 
 # worker, qualification, value, position, occurred_at, actor, event_id
@@ -32,6 +34,13 @@ class ViewChanges:
     counts: dict[str, list[int]] = field(default_factory=dict)
     submissions: dict[str, tuple[str, str, str, str, int, str]] = field(default_factory=dict)
     automations: dict[str, tuple[str, str, str | None, int]] = field(default_factory=dict)
+    # (target, kind, key, subject) -> the fact's row, or None to delete it
+    provider_facts: dict[tuple[str, str, str, str], tuple[str, str, str, str, str, int] | None] = (
+        field(default_factory=dict)
+    )
+    provider_commands: dict[str, ProviderCommandRow] = field(default_factory=dict)
+    # command id -> position of the event that queued it (new commands only)
+    queued_at: dict[str, int] = field(default_factory=dict)
 
     def define(
         self, name: str, description: str, position: int, occurred_at: str, actor: str
@@ -107,6 +116,18 @@ class ViewChanges:
         encoded = None if spec is None else orjson.dumps(spec).decode()
         self.automations[ruleset] = (ruleset, digest, encoded, position)
 
+    def provider_fact(
+        self, target: str, kind: str, key: str, subject: str, value: str | None, position: int
+    ) -> None:
+        self.provider_facts[target, kind, key, subject] = (
+            None if value is None else (target, kind, key, subject, value, position)
+        )
+
+    def provider_command(self, command: ProviderCommandRow) -> None:
+        if command.status == "pending":
+            self.queued_at[command.command_id] = command.position
+        self.provider_commands[command.command_id] = command
+
     def __bool__(self) -> bool:
         return bool(
             self.definitions
@@ -116,4 +137,6 @@ class ViewChanges:
             or self.counts
             or self.submissions
             or self.automations
+            or self.provider_facts
+            or self.provider_commands
         )

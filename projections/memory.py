@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from crowdledger.projections.projector import ProviderCommandRow
 from crowdledger.projections.read_model import blocked_in
 from crowdledger.projections.records import (
     Block,
@@ -42,6 +43,9 @@ class MemoryViews:
         self.submissions: dict[str, tuple[str, str, str]] = {}
         self.last_position = 0  # set by whoever replays events into these views
         self.automations: dict[str, tuple[str, dict[str, Any], int]] = {}
+        # What each provider held, as the ledger knew it then: (target, kind, key, subject)
+        self.provider_facts: dict[tuple[str, str, str, str], str] = {}
+        self.provider_commands: dict[str, ProviderCommandRow] = {}
 
     # -- ViewSink -------------------------------------------------------------------------
     def define(
@@ -115,6 +119,17 @@ class MemoryViews:
             self.automations.pop(ruleset, None)
         else:
             self.automations[ruleset] = (digest, dict(spec), position)
+
+    def provider_fact(
+        self, target: str, kind: str, key: str, subject: str, value: str | None, position: int
+    ) -> None:
+        if value is None:
+            self.provider_facts.pop((target, kind, key, subject), None)
+        else:
+            self.provider_facts[target, kind, key, subject] = value
+
+    def provider_command(self, command: ProviderCommandRow) -> None:
+        self.provider_commands[command.command_id] = command
 
     # -- ReadModel ------------------------------------------------------------------------
     def now(self) -> datetime:

@@ -8,9 +8,23 @@ queries, and the bulk rebuild all go through here, so they cannot disagree.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
-__all__ = ["PROJECTED_TYPES", "ViewSink", "project"]
+__all__ = ["PROJECTED_TYPES", "ProviderCommandRow", "ViewSink", "project"]
+
+
+class ProviderCommandRow(NamedTuple):
+    command_id: str
+    target: str
+    operation: str
+    kind: str
+    key: str
+    subject: str
+    fact_value: str | None
+    status: str  # pending, succeeded, failed
+    error: str | None
+    position: int  # of the latest event
+    occurred_at: str  # of the latest event
 
 
 class ViewSink(Protocol):
@@ -58,6 +72,14 @@ class ViewSink(Protocol):
         self, ruleset: str, digest: str, spec: Mapping[str, Any] | None, position: int
     ) -> None:
         """Record the rule set's installed automations (None: removed)."""
+
+    def provider_fact(
+        self, target: str, kind: str, key: str, subject: str, value: str | None, position: int
+    ) -> None:
+        """What the provider holds, as far as the ledger knows (None: the fact is gone)."""
+
+    def provider_command(self, command: ProviderCommandRow) -> None:
+        """The latest state of a provider command (pending, succeeded, failed)."""
 
 
 Data = Mapping[str, Any]
@@ -136,6 +158,41 @@ def _removed(sink: ViewSink, position: int, d: Data) -> None:
     sink.set_automations(d["ruleset"], "", None, position)
 
 
+def _command(d: Data, status: str, position: int, error: str | None = None) -> ProviderCommandRow:
+    return ProviderCommandRow(
+        d["command_id"],
+        d["target"],
+        d["operation"],
+        d["kind"],
+        d["key"],
+        d["subject"],
+        d.get("fact_value"),
+        status,
+        error,
+        position,
+        d["occurred_at"],
+    )
+
+
+def _fact(sink: ViewSink, position: int, d: Data) -> None:
+    sink.provider_fact(d["target"], d["kind"], d["key"], d["subject"], d["fact_value"], position)
+
+
+def _queued(sink: ViewSink, position: int, d: Data) -> None:
+    sink.provider_command(_command(d, "pending", position))
+
+
+def _succeeded(sink: ViewSink, position: int, d: Data) -> None:
+    sink.provider_command(_command(d, "succeeded", position))
+    _fact(sink, position, d)
+
+
+def _failed(sink: ViewSink, position: int, d: Data) -> None:
+    code = d["error_code"]
+    error = d["error"] if code is None else f"{code}: {d['error']}"
+    sink.provider_command(_command(d, "failed", position, error))
+
+
 _HANDLERS: dict[str, Callable[[ViewSink, int, Data], None]] = {
     "QualificationDefined": _defined,
     "QualificationGranted": _granted,
@@ -147,6 +204,10 @@ _HANDLERS: dict[str, Callable[[ViewSink, int, Data], None]] = {
     "SubmissionRejected": _rejected,
     "AutomationsInstalled": _installed,
     "AutomationsRemoved": _removed,
+    "ProviderCommandQueued": _queued,
+    "ProviderCommandSucceeded": _succeeded,
+    "ProviderCommandFailed": _failed,
+    "ProviderStateObserved": _fact,
 }
 PROJECTED_TYPES = frozenset(_HANDLERS)
 

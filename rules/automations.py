@@ -25,6 +25,7 @@ from crowdledger.rules.model import Automation, GrantAction, Onboarding, RuleSet
 
 __all__ = [
     "AUTOMATED",
+    "TRIGGER_TYPES",
     "Trigger",
     "automations_of",
     "fired",
@@ -43,6 +44,8 @@ _KINDS = {
     "WorkerBlocked": "blocked",
     "WorkerUnblocked": "unblocked",
 }
+TRIGGER_TYPES = frozenset(_KINDS)
+"""The event types automations can react to; no other event needs them to look."""
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,11 @@ from crowdledger.domain.identifiers import (
     check_scope,
 )
 from crowdledger.rules.comparators import Comparator, parse_comparator
+from crowdledger.rules.provider_requirements import (
+    MTurkRequirement,
+    ProlificFilter,
+    ProlificRequirement,
+)
 
 __all__ = [
     "METRICS",
@@ -441,9 +446,9 @@ class RuleSetModel(BaseModel):
     rule: Node | None = None
     blocked_scopes: Annotated[tuple[str, ...], BeforeValidator(_scopes)] = (GLOBAL_SCOPE,)
     onboarding: Onboarding | None = None
-    mturk_specific_qualifications: tuple[dict[str, Any], ...] = ()
-    prolific_specific_qualifications: tuple[dict[str, Any], ...] = ()
-    prolific_filters: tuple[dict[str, Any], ...] = ()
+    mturk_specific_qualifications: tuple[MTurkRequirement, ...] = ()
+    prolific_specific_qualifications: tuple[ProlificRequirement, ...] = ()
+    prolific_filters: tuple[ProlificFilter, ...] = ()
     automations: tuple[Automation, ...] = ()
 
     @model_validator(mode="after")

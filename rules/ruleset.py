@@ -46,6 +46,7 @@ _PYDANTIC_CODES = {
     "invalid_rule": "invalid_rule",
     "invalid_automation": "invalid_automation",
     "duplicate_name": "duplicate_name",
+    "invalid_provider_requirement": "invalid_provider_requirement",
 }
 
 

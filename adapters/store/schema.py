@@ -20,7 +20,7 @@ __all__ = [
 
 SCHEMA_VERSION = "1"
 # Bump when the projector or the view tables change: an older database rebuilds its views.
-VIEWS_VERSION = "3"
+VIEWS_VERSION = "4"
 
 READ_MODEL_TABLES = (
     "cl_definitions",
@@ -29,6 +29,8 @@ READ_MODEL_TABLES = (
     "cl_blocks",
     "cl_submissions",
     "cl_automations",
+    "cl_provider_facts",
+    "cl_provider_commands",
 )
 
 # Secondary indexes of the read models, by name. A rebuild drops them and builds them
@@ -41,6 +43,10 @@ READ_MODEL_INDEXES = {
     "ON cl_submissions (worker)",
     "cl_submissions_by_task": "CREATE INDEX IF NOT EXISTS cl_submissions_by_task "
     "ON cl_submissions (task)",
+    "cl_provider_commands_by_status": "CREATE INDEX IF NOT EXISTS cl_provider_commands_by_status "
+    "ON cl_provider_commands (target, status, queued_position)",
+    "cl_provider_commands_by_subject": "CREATE INDEX IF NOT EXISTS "
+    "cl_provider_commands_by_subject ON cl_provider_commands (subject)",
 }
 
 _EVENTS = {
@@ -99,6 +105,15 @@ CREATE TABLE IF NOT EXISTS cl_blocks (
     PRIMARY KEY (worker, scope)) {without_rowid}
 CREATE TABLE IF NOT EXISTS cl_automations (
     ruleset TEXT PRIMARY KEY, digest TEXT NOT NULL, spec TEXT NOT NULL, position BIGINT NOT NULL)
+CREATE TABLE IF NOT EXISTS cl_provider_facts (
+    target TEXT NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL, subject TEXT NOT NULL,
+    value TEXT NOT NULL, position BIGINT NOT NULL,
+    PRIMARY KEY (target, kind, key, subject)) {without_rowid}
+CREATE TABLE IF NOT EXISTS cl_provider_commands (
+    command_id TEXT PRIMARY KEY, target TEXT NOT NULL, operation TEXT NOT NULL,
+    kind TEXT NOT NULL, key TEXT NOT NULL, subject TEXT NOT NULL, fact_value TEXT,
+    status TEXT NOT NULL, error TEXT, queued_position BIGINT NOT NULL,
+    position BIGINT NOT NULL, occurred_at TEXT NOT NULL)
 CREATE TABLE IF NOT EXISTS cl_submissions (
     submission TEXT PRIMARY KEY, worker TEXT NOT NULL, task TEXT NOT NULL,
     status TEXT NOT NULL, position BIGINT NOT NULL, occurred_at TEXT NOT NULL)

@@ -18,6 +18,7 @@ from crowdledger.adapters.store.schema import READ_MODEL_TABLES
 from crowdledger.domain.errors import ConcurrencyError
 from crowdledger.domain.identifiers import GLOBAL_SCOPE
 from crowdledger.projections.changes import ViewChanges
+from crowdledger.projections.projector import ProviderCommandRow
 from crowdledger.projections.records import Block, Definition, QualificationValue, WorkerStats
 from crowdledger.rules.comparators import Comparator
 
@@ -141,6 +142,32 @@ class SqlViews:
                 ("ruleset",),
                 [(row[0],) for row in changes.automations.values() if row[2] is None],
             )
+        if changes.provider_facts:
+            cur.insert_many(
+                "cl_provider_facts",
+                ("target", "kind", "key", "subject", "value", "position"),
+                ("text", "text", "text", "text", "text", "bigint"),
+                [row for row in changes.provider_facts.values() if row is not None],
+                conflict=("target", "kind", "key", "subject"),
+                update=("value", "position"),
+            )
+            cur.delete_many(
+                "cl_provider_facts",
+                ("target", "kind", "key", "subject"),
+                [key for key, row in changes.provider_facts.items() if row is None],
+            )
+        if changes.provider_commands:
+            cur.insert_many(
+                "cl_provider_commands",
+                (*ProviderCommandRow._fields, "queued_position"),
+                (*("text",) * 7, "text", "text", "bigint", "text", "bigint"),
+                [
+                    (*row, changes.queued_at.get(row.command_id, row.position))
+                    for row in changes.provider_commands.values()
+                ],
+                conflict=("command_id",),
+                update=("fact_value", "status", "error", "position", "occurred_at"),
+            )
         if changes.submissions:
             cur.insert_many(
                 "cl_submissions",
@@ -241,6 +268,13 @@ class SqlReadModel:
     def submissions_of(self, worker: str) -> list[str]:
         rows = self._cur.execute(
             "SELECT submission FROM cl_submissions WHERE worker = ?", (worker,)
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def provider_commands_of(self, worker: str) -> list[str]:
+        """The ids of the provider commands about the worker (what providers were told)."""
+        rows = self._cur.execute(
+            "SELECT command_id FROM cl_provider_commands WHERE subject = ?", (worker,)
         ).fetchall()
         return [r[0] for r in rows]
 

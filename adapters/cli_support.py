@@ -1,0 +1,123 @@
+"""What the command-line modules share: error handling, opening the ledger, options.
+
+Every command turns the library's errors into one ``Error:`` line on stderr and a fixed
+exit status: 0 done; 1 the answer is no (``check``: not eligible); 2 bad input, a refused
+command or usage (nothing was recorded); 3 the ledger database could not be opened or
+reached; 4 a provider refused a sync command or could not be reached.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+import orjson
+import typer
+
+from crowdledger.adapters.ledger import Ledger
+from crowdledger.adapters.sync import ProviderError
+from crowdledger.domain.errors import InvalidInputError, LedgerError, StoreError
+from crowdledger.domain.events import LedgerEvent
+from crowdledger.rules.errors import RuleSetError
+
+EXIT_NO, EXIT_BAD_INPUT, EXIT_STORE, EXIT_PROVIDER = 1, 2, 3, 4
+
+
+class _State:
+    db: str = ""
+
+
+STATE = _State()
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
+    typer.echo(f"Error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def handles_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Turn the library's errors into one line on stderr and a fixed exit status."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except StoreError as exc:
+            raise fail(str(exc), EXIT_STORE) from None
+        except ProviderError as exc:
+            raise fail(str(exc), EXIT_PROVIDER) from None
+        except RuleSetError as exc:  # one line per problem, each one located
+            for problem in exc.problems[:-1]:
+                typer.echo(f"Error: {problem}", err=True)
+            raise fail(str(exc.problems[-1])) from None
+        except LedgerError as exc:
+            raise fail(str(exc)) from None
+
+    return wrapper
+
+
+@contextmanager
+def opened() -> Iterator[Ledger]:
+    with Ledger.open(STATE.db) as ledger:
+        yield ledger
+
+
+def parse_time(text: str | None, field: str) -> datetime | None:
+    """ISO 8601; a time without an offset is taken as UTC."""
+    if text is None:
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInputError(
+            field, f"{text!r} is not an ISO 8601 time (e.g. 2026-11-22T10:00:00Z)"
+        ) from None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when
+
+
+def emit_json(document: Any) -> None:
+    sys.stdout.buffer.write(orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n")
+    sys.stdout.flush()
+
+
+def note(event: LedgerEvent, text: str) -> None:
+    typer.echo(f"{text} (event {event.position})", err=True)
+
+
+# -- shared arguments and options -----------------------------------------------------------
+WorkerArg = Annotated[
+    str, typer.Argument(metavar="WORKER", help="provider:id, e.g. mturk:A1B2C3D4E5F6G7")
+]
+QualArg = Annotated[str, typer.Argument(metavar="QUAL", help="A defined qualification.")]
+SubmissionArg = Annotated[
+    str, typer.Argument(metavar="SUBMISSION", help="Assignment or submission id.")
+]
+Actor = Annotated[
+    str | None,
+    typer.Option(
+        "--actor",
+        metavar="A",
+        help="Who does this [default: $CROWDLEDGER_ACTOR, else the OS user].",
+    ),
+]
+Reason = Annotated[
+    str | None, typer.Option("--reason", metavar="R", help="Why; kept in the ledger.")
+]
+Key = Annotated[
+    str | None,
+    typer.Option(
+        "--key", metavar="K", help="Idempotency key: repeating the command with it records nothing."
+    ),
+]
+AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+Scope = Annotated[
+    str,
+    typer.Option("--scope", metavar="S", help="'global' or 'kind:id', e.g. project:transcription."),
+]

@@ -1,0 +1,357 @@
+"""``crowdledger sync``: plan, apply, status, pull and ingest against MTurk or Prolific.
+
+MTurk credentials come from the usual AWS environment (``AWS_ACCESS_KEY_ID`` ...,
+profiles); the Prolific token from ``PROLIFIC_API_TOKEN``. Neither is ever printed.
+"""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from crowdledger.adapters.cli_support import (
+    EXIT_PROVIDER,
+    Actor,
+    AsJson,
+    Reason,
+    emit_json,
+    fail,
+    handles_errors,
+    opened,
+)
+from crowdledger.adapters.ledger import Ledger
+from crowdledger.adapters.mturk import MTurkSync, mturk_client
+from crowdledger.adapters.prolific import BASE_URL, ProlificSync, prolific_client
+from crowdledger.adapters.rule_files import RuleSet
+from crowdledger.adapters.sync import (
+    ApplyReport,
+    Plan,
+    Sync,
+    SyncStatus,
+    known_targets,
+    sync_status,
+)
+from crowdledger.rules.gates import DEFAULT_ACTIONS_GUARDED
+
+__all__ = ["sync_app"]
+
+sync_app = typer.Typer(
+    help="Keep MTurk and Prolific in line with the ledger: plan, apply, status, pull, ingest.",
+    no_args_is_help=True,
+)
+
+
+class ProviderName(StrEnum):
+    mturk = "mturk"
+    prolific = "prolific"
+
+
+ProviderOption = Annotated[ProviderName, typer.Option("--provider", help="Which provider.")]
+RulesOption = Annotated[
+    Path, typer.Option("--rules", metavar="FILE", help="A rule file (YAML or JSON).")
+]
+Sandbox = Annotated[bool, typer.Option("--sandbox", help="MTurk: the requester sandbox.")]
+EndpointUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--endpoint-url", metavar="URL", help="MTurk: another endpoint (a proxy, a fake)."
+    ),
+]
+ActionsGuarded = Annotated[
+    str,
+    typer.Option(
+        "--actions-guarded",
+        metavar="A",
+        help="MTurk: Accept, PreviewAndAccept or DiscoverPreviewAndAccept.",
+    ),
+]
+BaseUrl = Annotated[
+    str, typer.Option("--base-url", metavar="URL", help="Prolific: the API's base URL.")
+]
+Workspace = Annotated[
+    str | None,
+    typer.Option(
+        "--workspace",
+        metavar="ID",
+        help="Prolific: the workspace of the participant groups [default: $PROLIFIC_WORKSPACE_ID].",
+    ),
+]
+Study = Annotated[
+    str | None,
+    typer.Option("--study", metavar="ID", help="Prolific: the study whose filters to keep."),
+]
+
+
+class _Target:
+    """The provider options of one invocation."""
+
+    def __init__(
+        self,
+        provider: ProviderName,
+        sandbox: bool,
+        endpoint_url: str | None,
+        actions_guarded: str,
+        base_url: str,
+        workspace: str | None,
+        study: str | None,
+        actor: str | None,
+    ) -> None:
+        self.provider = provider
+        self.sandbox = sandbox
+        self.endpoint_url = endpoint_url
+        self.actions_guarded = actions_guarded
+        self.base_url = base_url
+        self.workspace = workspace or os.environ.get("PROLIFIC_WORKSPACE_ID")
+        self.study = study
+        self.actor = actor
+
+    def sync(self, ledger: Ledger) -> MTurkSync | ProlificSync:
+        if self.provider is ProviderName.mturk:
+            client = mturk_client(sandbox=self.sandbox, endpoint_url=self.endpoint_url)
+            return MTurkSync(
+                ledger,
+                client,
+                sandbox=self.sandbox,
+                actions_guarded=self.actions_guarded,
+                actor=self.actor,
+            )
+        token = os.environ.get("PROLIFIC_API_TOKEN")
+        if not token:
+            raise fail("set PROLIFIC_API_TOKEN to a Prolific API token")
+        if not self.workspace:
+            raise fail("--workspace (or PROLIFIC_WORKSPACE_ID) is required for Prolific")
+        return ProlificSync(
+            ledger,
+            prolific_client(token, base_url=self.base_url),
+            workspace=self.workspace,
+            study=self.study,
+            actor=self.actor,
+        )
+
+
+def _target(
+    provider: ProviderName,
+    sandbox: bool,
+    endpoint_url: str | None,
+    actions_guarded: str,
+    base_url: str,
+    workspace: str | None,
+    study: str | None,
+    actor: str | None = None,
+) -> _Target:
+    return _Target(
+        provider, sandbox, endpoint_url, actions_guarded, base_url, workspace, study, actor
+    )
+
+
+def _print_plan(plan: Plan) -> None:
+    typer.echo(f"{plan.target}: rule set {plan.ruleset!r}")
+    for command in plan.pending:
+        typer.echo(f"  pending  {command.describe()}")
+    for command in plan.commands:
+        typer.echo(f"  {command.describe()}")
+    if not plan.commands and not plan.pending:
+        typer.echo("  nothing to do: the provider holds what the ledger says it should")
+    for note in plan.notes:
+        typer.echo(f"  note: {note}")
+
+
+def _print_report(report: ApplyReport) -> None:
+    typer.echo(
+        f"{report.target}: queued {report.queued}, sent {report.sent}, "
+        f"succeeded {report.succeeded}, failed {len(report.failed)}, "
+        f"left pending {report.left_pending}"
+    )
+    for outcome in report.failed:
+        typer.echo(f"  failed   {outcome.command.describe()}: {outcome.error}")
+    if report.stopped:
+        typer.echo(f"  stopped: {report.stopped}")
+
+
+def _print_status(status: SyncStatus) -> None:
+    counts = status.counts
+    typer.echo(
+        f"{status.target}: pending {counts.get('pending', 0)}, failed {counts.get('failed', 0)}, "
+        f"done {counts.get('succeeded', 0)}"
+    )
+    for row in status.pending:
+        typer.echo(f"  pending  {row.kind} {row.key} {row.subject} ({row.operation})".rstrip())
+    for row in status.failed:
+        typer.echo(f"  failed   {row.kind} {row.key} {row.subject} ({row.operation}): {row.error}")
+
+
+@sync_app.command("plan")
+@handles_errors
+def sync_plan(
+    provider: ProviderOption,
+    rules: RulesOption,
+    as_json: AsJson = False,
+    sandbox: Sandbox = False,
+    endpoint_url: EndpointUrl = None,
+    actions_guarded: ActionsGuarded = DEFAULT_ACTIONS_GUARDED,
+    base_url: BaseUrl = BASE_URL,
+    workspace: Workspace = None,
+    study: Study = None,
+) -> None:
+    """Show the commands that would bring the provider in line; sends nothing."""
+    ruleset = RuleSet.load(rules)
+    target = _target(provider, sandbox, endpoint_url, actions_guarded, base_url, workspace, study)
+    with opened() as ledger:
+        plan = target.sync(ledger).plan(ruleset)
+    if as_json:
+        emit_json(plan.to_json())
+    else:
+        _print_plan(plan)
+
+
+@sync_app.command("apply")
+@handles_errors
+def sync_apply(
+    provider: ProviderOption,
+    rules: RulesOption,
+    as_json: AsJson = False,
+    sandbox: Sandbox = False,
+    endpoint_url: EndpointUrl = None,
+    actions_guarded: ActionsGuarded = DEFAULT_ACTIONS_GUARDED,
+    base_url: BaseUrl = BASE_URL,
+    workspace: Workspace = None,
+    study: Study = None,
+    actor: Actor = None,
+    reason: Reason = None,
+) -> None:
+    """Record the plan in the outbox and send everything pending. Exit 4 if a command
+    failed or was left pending."""
+    ruleset = RuleSet.load(rules)
+    target = _target(
+        provider, sandbox, endpoint_url, actions_guarded, base_url, workspace, study, actor
+    )
+    with opened() as ledger:
+        report = target.sync(ledger).apply(ruleset, reason=reason)
+    if as_json:
+        emit_json(report.to_json())
+    else:
+        _print_report(report)
+    if report.failed or report.left_pending:
+        raise typer.Exit(EXIT_PROVIDER)
+
+
+@sync_app.command("status")
+@handles_errors
+def sync_status_command(
+    provider: Annotated[
+        ProviderName | None,
+        typer.Option("--provider", help="Only this provider's accounts [default: all]."),
+    ] = None,
+    as_json: AsJson = False,
+    limit: Annotated[
+        int, typer.Option("--limit", metavar="N", help="Pending and failed commands shown.")
+    ] = 20,
+) -> None:
+    """Pending, failed (with the provider's error) and done commands, per provider account."""
+    with opened() as ledger:
+        targets = [
+            t for t in known_targets(ledger) if provider is None or t.startswith(f"{provider}:")
+        ]
+        statuses = [sync_status(ledger, t, limit=limit) for t in targets]
+    if as_json:
+        emit_json([s.to_json() for s in statuses])
+        return
+    if not statuses:
+        typer.echo("nothing has been synced yet")
+    for status in statuses:
+        _print_status(status)
+
+
+@sync_app.command("pull")
+@handles_errors
+def sync_pull(
+    provider: ProviderOption,
+    rules: RulesOption,
+    as_json: AsJson = False,
+    record: Annotated[
+        bool,
+        typer.Option(
+            "--record",
+            help="Record what the provider holds, so that the next apply corrects it.",
+        ),
+    ] = False,
+    sandbox: Sandbox = False,
+    endpoint_url: EndpointUrl = None,
+    base_url: BaseUrl = BASE_URL,
+    workspace: Workspace = None,
+    study: Study = None,
+    actor: Actor = None,
+) -> None:
+    """Read the provider's state (every page) and report drift from what the ledger
+    believes; changes nothing unless --record."""
+    ruleset = RuleSet.load(rules)
+    target = _target(
+        provider, sandbox, endpoint_url, DEFAULT_ACTIONS_GUARDED, base_url, workspace, study, actor
+    )
+    with opened() as ledger:
+        drift = target.sync(ledger).pull(ruleset, record=record)
+    if as_json:
+        emit_json(drift.to_json())
+        return
+    typer.echo(f"{drift.target}: {len(drift.items)} difference(s)")
+    for item in drift.items:
+        typer.echo(f"  {item.describe()}")
+    if drift.recorded:
+        typer.echo(f"  recorded {drift.recorded} observation(s); `sync apply` will correct them")
+
+
+@sync_app.command("ingest")
+@handles_errors
+def sync_ingest(
+    provider: ProviderOption,
+    hit: Annotated[
+        list[str] | None,
+        typer.Option("--hit", metavar="ID", help="MTurk: a HIT whose assignments to record."),
+    ] = None,
+    study: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--study", metavar="ID", help="Prolific: a study whose submissions to record."
+        ),
+    ] = None,
+    task: Annotated[
+        str | None,
+        typer.Option(
+            "--task", metavar="NAME", help="Task name to record [default: the HIT/study id]."
+        ),
+    ] = None,
+    as_json: AsJson = False,
+    sandbox: Sandbox = False,
+    endpoint_url: EndpointUrl = None,
+    base_url: BaseUrl = BASE_URL,
+    workspace: Workspace = None,
+    actor: Actor = None,
+) -> None:
+    """Record submitted, approved and rejected work from the provider, each once."""
+    target = _target(
+        provider, sandbox, endpoint_url, DEFAULT_ACTIONS_GUARDED, base_url, workspace, None, actor
+    )
+    with opened() as ledger:
+        sync: Sync = target.sync(ledger)
+        if isinstance(sync, MTurkSync):
+            if not hit:
+                raise fail("give at least one --hit")
+            report = sync.ingest(hit, task=task, actor=actor)
+        else:
+            assert isinstance(sync, ProlificSync)
+            if not study:
+                raise fail("give at least one --study")
+            report = sync.ingest(study, task=task, actor=actor)
+    if as_json:
+        emit_json(report.to_json())
+        return
+    typer.echo(
+        f"seen {report.seen}: recorded {report.recorded} new submission(s), "
+        f"{report.approved} approval(s), {report.rejected} rejection(s)"
+    )
+    for line in report.notes:
+        typer.echo(f"  note: {line}")

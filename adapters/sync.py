@@ -1,0 +1,461 @@
+"""Keeping a provider in line with the ledger: plan, apply through a durable outbox, pull.
+
+A :class:`Sync` joins a ledger and a :class:`Provider` (MTurk or Prolific, in
+:mod:`crowdledger.adapters.mturk` and :mod:`crowdledger.adapters.prolific`). The ledger
+decides what the provider should hold (:func:`~crowdledger.rules.gates.desired_facts`);
+what the provider holds as far as the ledger knows is the fold of the commands it
+carried out. A plan is the difference.
+
+``apply`` records the plan's commands as ``ProviderCommandQueued`` events in the same
+transaction that computed it (holding the ledger's write lock, so two appliers cannot
+queue the same change twice), then sends every pending command, oldest first, in
+batches, and records each outcome. A process that dies between sending and recording
+leaves the commands pending; the next apply sends them again, which every command
+tolerates (setting a value twice, adding a member twice, and finding a type or group
+that a lost reply had created). A command the provider refuses is recorded as failed
+with the provider's error, and the next plan proposes it again; when the provider stays
+unreachable after retrying, apply stops and leaves the rest pending.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from crowdledger.adapters.commands import decisions
+from crowdledger.adapters.provider_state import ProviderFacts, SqlLedgerFacts, pending_commands
+from crowdledger.adapters.rule_files import RuleSetLike, as_ruleset
+from crowdledger.adapters.store.database import Tx
+from crowdledger.adapters.store.sql_views import SqlPopulation, SqlReadModel
+from crowdledger.domain.errors import LedgerError
+from crowdledger.domain.ids import new_uuid4
+from crowdledger.projections.projector import ProviderCommandRow
+from crowdledger.rules.gates import Gate, desired_facts, resolve_groups
+from crowdledger.rules.ruleset import RuleSet
+from crowdledger.rules.sync_plan import FactKey, SyncCommand, apply_commands, diff
+
+if TYPE_CHECKING:
+    from crowdledger.adapters.ledger import Ledger
+
+__all__ = [
+    "ApplyReport",
+    "Drift",
+    "DriftItem",
+    "Outcome",
+    "Plan",
+    "Provider",
+    "ProviderError",
+    "QueuedCommand",
+    "SendContext",
+    "Sync",
+    "SyncStatus",
+    "known_targets",
+    "sync_status",
+]
+
+
+class ProviderError(LedgerError):
+    """A provider refused a request or could not be reached (after retrying).
+
+    ``code`` is the provider's error code (MTurk's TurkErrorCode or error type, Prolific's
+    HTTP status); ``retryable`` says whether trying again later may succeed. The message
+    never contains credentials.
+    """
+
+    def __init__(self, message: str, *, code: str | None = None, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.code = code
+        self.retryable = retryable
+
+
+@dataclass(frozen=True)
+class QueuedCommand:
+    command_id: str
+    command: SyncCommand
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one sent command. ``value`` is the fact's value afterwards (for a
+    created type or group, the provider's id)."""
+
+    command_id: str
+    command: SyncCommand
+    ok: bool
+    value: str | None = None
+    error: str | None = None
+    code: str | None = None
+    retryable: bool = False
+
+    @classmethod
+    def success(cls, queued: QueuedCommand, value: str | None) -> Outcome:
+        return cls(queued.command_id, queued.command, True, value)
+
+    @classmethod
+    def failure(cls, queued: QueuedCommand, error: ProviderError) -> Outcome:
+        return cls(
+            queued.command_id, queued.command, False, None, str(error), error.code, error.retryable
+        )
+
+
+@dataclass
+class SendContext:
+    """What a provider needs besides the commands: ids of the types or groups the sync
+    owns, by name (kept up to date as commands create them), and their descriptions."""
+
+    ids: dict[str, str]
+    descriptions: Mapping[str, str] = field(default_factory=dict)
+    reason: str = "crowdledger sync"
+
+
+class Provider(Protocol):
+    """A provider account the sync can keep in line (see the MTurk and Prolific adapters)."""
+
+    provider: str
+    target: str
+
+    def compile(self, ruleset: RuleSet) -> Gate: ...
+
+    def summary(self, gate: Gate, ids: Mapping[str, str]) -> dict[str, Any]:
+        """The gate in the provider's own terms (requirements, filters), for people."""
+
+    def send(self, batch: Sequence[QueuedCommand], context: SendContext) -> Iterator[Outcome]:
+        """Carry out the commands in order, yielding one outcome per command."""
+
+    def observe(self, gate: Gate, ids: Mapping[str, str]) -> dict[FactKey, str]:
+        """What the provider actually holds within the gate's scopes (every page)."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The commands that would bring the provider in line; nothing has been sent."""
+
+    target: str
+    ruleset: str
+    commands: tuple[SyncCommand, ...]
+    pending: tuple[SyncCommand, ...]  # queued earlier, not yet carried out
+    gate: dict[str, Any]
+    notes: tuple[str, ...]
+
+    def counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for command in self.commands:
+            name = f"{command.operation} {command.kind}"
+            counts[name] = counts.get(name, 0) + 1
+        return counts
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "ruleset": self.ruleset,
+            "commands": [_command_json(c) for c in self.commands],
+            "pending": [_command_json(c) for c in self.pending],
+            "counts": self.counts(),
+            "gate": self.gate,
+            "not_expressible": list(self.notes),
+        }
+
+
+def _command_json(command: SyncCommand) -> dict[str, Any]:
+    return {
+        "operation": command.operation,
+        "kind": command.kind,
+        "key": command.key,
+        "subject": command.subject,
+        "value": command.value,
+        "description": command.describe(),
+    }
+
+
+@dataclass
+class ApplyReport:
+    target: str
+    queued: int = 0
+    sent: int = 0
+    succeeded: int = 0
+    failed: list[Outcome] = field(default_factory=list)
+    left_pending: int = 0
+    stopped: str | None = None  # why apply stopped before the outbox was empty
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "queued": self.queued,
+            "sent": self.sent,
+            "succeeded": self.succeeded,
+            "failed": [
+                {**_command_json(o.command), "error": o.error, "code": o.code} for o in self.failed
+            ],
+            "left_pending": self.left_pending,
+            "stopped": self.stopped,
+        }
+
+
+@dataclass(frozen=True)
+class SyncStatus:
+    target: str
+    counts: dict[str, int]
+    pending: list[ProviderCommandRow]
+    failed: list[ProviderCommandRow]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "pending": self.counts.get("pending", 0),
+            "failed": self.counts.get("failed", 0),
+            "done": self.counts.get("succeeded", 0),
+            "pending_commands": [_row_json(r) for r in self.pending],
+            "failed_commands": [_row_json(r) for r in self.failed],
+        }
+
+
+def _row_json(row: ProviderCommandRow) -> dict[str, Any]:
+    command = SyncCommand(row.operation, row.kind, row.key, row.subject, row.fact_value)
+    return {
+        "command_id": row.command_id,
+        **_command_json(command),
+        "status": row.status,
+        "error": row.error,
+        "at": row.occurred_at,
+    }
+
+
+@dataclass(frozen=True)
+class DriftItem:
+    fact: FactKey
+    believed: str | None  # what the ledger thinks the provider holds
+    actual: str | None  # what the provider holds
+    desired: str | None  # what it should hold (None: nothing)
+
+    def describe(self) -> str:
+        kind, key, subject = self.fact
+        what = " ".join(p for p in (kind, key, subject) if p)
+        return (
+            f"{what}: the ledger believes {_shown(self.believed)}, the provider has "
+            f"{_shown(self.actual)}, it should have {_shown(self.desired)}"
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        kind, key, subject = self.fact
+        return {
+            "kind": kind,
+            "key": key,
+            "subject": subject,
+            "believed": self.believed,
+            "actual": self.actual,
+            "desired": self.desired,
+            "description": self.describe(),
+        }
+
+
+def _shown(value: str | None) -> str:
+    if value is None:
+        return "nothing"
+    return "it" if value == "" else repr(value)
+
+
+@dataclass(frozen=True)
+class Drift:
+    target: str
+    items: tuple[DriftItem, ...]
+    recorded: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "drift": [i.to_json() for i in self.items],
+            "recorded": self.recorded,
+        }
+
+
+class Sync:
+    """Plan, apply, status and pull for one provider account.
+
+    ``actor`` is recorded on every event the sync writes (default: the ledger's default
+    actor); ``batch`` is how many commands are sent between two outbox updates, i.e. the
+    most a crash can make the next apply send again.
+    """
+
+    def __init__(
+        self, ledger: Ledger, provider: Provider, *, actor: str | None = None, batch: int = 100
+    ) -> None:
+        if batch < 1:
+            raise ValueError("batch must be at least 1")
+        self.ledger = ledger
+        self.provider = provider
+        self.actor = actor
+        self.batch = batch
+
+    @property
+    def target(self) -> str:
+        return self.provider.target
+
+    # -- planning --------------------------------------------------------------------------
+    def _plan_in(self, tx: Tx, ruleset: RuleSet) -> Plan:
+        ledger = self.ledger
+        model = SqlReadModel(tx.views, ledger._clock())
+        ledger._check_names(ruleset, model)
+        gate = self.provider.compile(ruleset)
+        facts = ProviderFacts(tx.views)
+        scopes = gate.scopes()
+        held = facts.held(self.target, scopes)
+        pending = pending_commands(facts.commands(self.target, ["pending"]))
+        expected = dict(held)
+        apply_commands(expected, pending)
+        ids = _ids(facts, self.target)
+        desired = desired_facts(
+            gate, SqlPopulation(tx.views), SqlLedgerFacts(tx.views), model.now()
+        )
+        desired = resolve_groups(desired, ids)
+        commands = diff(desired, expected, scopes)
+        return Plan(
+            target=self.target,
+            ruleset=ruleset.name,
+            commands=tuple(commands),
+            pending=tuple(pending),
+            gate=self.provider.summary(gate, ids),
+            notes=gate.notes,
+        )
+
+    def plan(self, rules: RuleSetLike) -> Plan:
+        """What ``apply`` would do now; sends and records nothing."""
+        ruleset = as_ruleset(rules)
+        with self.ledger._reading() as (tx, _model):
+            return self._plan_in(tx, ruleset)
+
+    # -- applying --------------------------------------------------------------------------
+    def apply(self, rules: RuleSetLike, *, reason: str | None = None) -> ApplyReport:
+        """Queue the plan in the outbox, then send everything pending (see the module)."""
+        ruleset = as_ruleset(rules)
+        run = str(new_uuid4())
+        context = self.ledger._context(
+            self.actor, reason or f"sync of rule set {ruleset.name!r}", None, run, None
+        )
+        report = ApplyReport(self.target)
+        db = self.ledger._db
+        with db.transaction(write=True) as tx:
+            self.ledger._follower.catch_up(tx)
+            plan = self._plan_in(tx, ruleset)
+            if plan.commands:
+                queued = [(str(new_uuid4()), command) for command in plan.commands]
+                decide = decisions.queue_provider_commands(self.target, queued)
+                self.ledger._commands.run(tx.events, context, {}, decide)
+                report.queued = len(queued)
+        self._drain(report, run, context.reason or "")
+        return report
+
+    def _drain(self, report: ApplyReport, run: str, reason: str) -> None:
+        with self.ledger._reading() as (tx, _model):
+            facts = ProviderFacts(tx.views)
+            rows = facts.commands(self.target, ["pending"])
+            send = SendContext(
+                ids=_ids(facts, self.target),
+                descriptions={
+                    name: d.description
+                    for name, d in SqlReadModel(tx.views, _EPOCH).definitions().items()
+                },
+                reason=reason,
+            )
+        queue = [QueuedCommand(r.command_id, pending_commands([r])[0]) for r in rows]
+        done = 0
+        for start in range(0, len(queue), self.batch):
+            chunk = queue[start : start + self.batch]
+            outcomes: list[Outcome] = []
+            try:
+                for outcome in self.provider.send(chunk, send):
+                    outcomes.append(outcome)
+                    report.sent += 1
+                    if outcome.ok:
+                        report.succeeded += 1
+                        if outcome.command.kind in ("type", "group") and outcome.value:
+                            send.ids[outcome.command.key] = outcome.value
+                    else:
+                        report.failed.append(outcome)
+                        if outcome.retryable:
+                            report.stopped = (
+                                f"the provider could not be reached after retrying: {outcome.error}"
+                            )
+                            break
+            finally:
+                if outcomes:
+                    self._record(outcomes, run)
+                done += len(outcomes)
+            if report.stopped:
+                break
+        report.left_pending = len(queue) - done
+
+    def _record(self, outcomes: Sequence[Outcome], run: str) -> None:
+        context = self.ledger._context(self.actor, "provider answered", None, run, None)
+        self.ledger._execute(context, {}, decisions.record_provider_outcomes(self.target, outcomes))
+
+    # -- status ----------------------------------------------------------------------------
+    def status(self, *, limit: int = 50) -> SyncStatus:
+        """Counts of pending, failed and done commands; the pending and latest failed ones."""
+        return sync_status(self.ledger, self.target, limit=limit)
+
+    # -- reconciling -----------------------------------------------------------------------
+    def pull(self, rules: RuleSetLike, *, record: bool = False) -> Drift:
+        """Read the provider's actual state (every page) and report where it differs from
+        what the ledger believes it holds. With ``record``, record what was seen, so that
+        the next apply corrects the provider; otherwise nothing changes anywhere."""
+        ruleset = as_ruleset(rules)
+        with self.ledger._reading() as (tx, model):
+            self.ledger._check_names(ruleset, model)
+            gate = self.provider.compile(ruleset)
+            facts = ProviderFacts(tx.views)
+            held = facts.held(self.target, gate.scopes())
+            ids = _ids(facts, self.target)
+            desired = resolve_groups(
+                desired_facts(gate, SqlPopulation(tx.views), SqlLedgerFacts(tx.views), model.now()),
+                ids,
+            )
+        actual = self.provider.observe(gate, ids)
+        items = []
+        for fact in sorted(held.keys() | actual.keys()):
+            if held.get(fact) != actual.get(fact):
+                wanted = desired.get(fact, _ABSENT)
+                items.append(
+                    DriftItem(
+                        fact,
+                        held.get(fact),
+                        actual.get(fact),
+                        None if wanted is _ABSENT else (wanted if wanted is not None else ""),
+                    )
+                )
+        recorded = 0
+        if record and items:
+            context = self.ledger._context(self.actor, "observed by sync pull", None, None, None)
+            observed = [(item.fact, item.actual) for item in items]
+            self.ledger._execute(
+                context, {}, decisions.observe_provider(self.target, str(new_uuid4()), observed)
+            )
+            recorded = len(items)
+        return Drift(self.target, tuple(items), recorded)
+
+
+def sync_status(ledger: Ledger, target: str, *, limit: int = 50) -> SyncStatus:
+    """The outbox of one target (see :meth:`Sync.status`)."""
+    with ledger._reading() as (tx, _model):
+        facts = ProviderFacts(tx.views)
+        return SyncStatus(
+            target,
+            facts.counts(target),
+            facts.commands(target, ["pending"], limit=limit),
+            facts.commands(target, ["failed"], limit=limit),
+        )
+
+
+def known_targets(ledger: Ledger) -> list[str]:
+    """Every provider account the ledger has synced or observed."""
+    with ledger._reading() as (tx, _model):
+        return ProviderFacts(tx.views).targets()
+
+
+_ABSENT: Any = object()
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _ids(facts: ProviderFacts, target: str) -> dict[str, str]:
+    return {**facts.ids(target, "type"), **facts.ids(target, "group")}
