@@ -9,13 +9,13 @@ crash half-way, records nothing twice.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from crowdledger.domain.errors import (
+    IdempotencyKeyReusedError,
     OutOfOrderError,
     SubmissionAlreadyRecordedError,
     SubmissionStateError,
@@ -73,8 +73,7 @@ def record_work(
     for piece in pieces:
         report.seen += 1
         head = ledger.head()
-        # Recorded by other means before (no key): review it all the same.
-        with contextlib.suppress(SubmissionAlreadyRecordedError):
+        try:
             ledger.record_submission(
                 piece.worker,
                 task=piece.task,
@@ -85,6 +84,12 @@ def record_work(
                 actor=actor,
                 reason=reason,
                 key=f"{piece.key_prefix}:recorded",
+            )
+        except SubmissionAlreadyRecordedError:
+            pass  # recorded by other means before (no key): review it all the same
+        except IdempotencyKeyReusedError:
+            report.notes.append(
+                f"{piece.submission}: recorded before with other details (task, answer); kept"
             )
         report.recorded += ledger.head() > head
         if piece.status not in ("approved", "rejected"):

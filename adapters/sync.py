@@ -34,7 +34,7 @@ from crowdledger.domain.ids import new_uuid4
 from crowdledger.projections.projector import ProviderCommandRow
 from crowdledger.rules.gates import Gate, desired_facts, resolve_groups
 from crowdledger.rules.ruleset import RuleSet
-from crowdledger.rules.sync_plan import FactKey, SyncCommand, apply_commands, diff
+from crowdledger.rules.sync_plan import FactKey, SyncCommand, apply_commands, diff, send_order
 
 if TYPE_CHECKING:
     from crowdledger.adapters.ledger import Ledger
@@ -358,7 +358,12 @@ class Sync:
                 },
                 reason=reason,
             )
-        queue = [QueuedCommand(r.command_id, pending_commands([r])[0]) for r in rows]
+        # Oldest first, except that what creates a type or group goes before what needs
+        # its id (a creation that failed earlier is queued again after its users).
+        queue = sorted(
+            (QueuedCommand(r.command_id, pending_commands([r])[0]) for r in rows),
+            key=lambda q: send_order(q.command),
+        )
         done = 0
         for start in range(0, len(queue), self.batch):
             chunk = queue[start : start + self.batch]

@@ -18,6 +18,7 @@ __all__ = [
     "SyncCommand",
     "apply_commands",
     "diff",
+    "send_order",
 ]
 
 FactKey = tuple[str, str, str]  # kind, key, subject
@@ -85,6 +86,12 @@ def diff(
         commands.append(SyncCommand("remove", *fact, None))
     commands.sort(key=lambda c: (_ORDER[c.kind] + (c.operation == "remove"), c.fact))
     return commands
+
+
+def send_order(command: SyncCommand) -> int:
+    """Types and groups before what needs their ids, study filters last. Sorting queued
+    commands by it (stably) never reorders two commands about the same fact."""
+    return _ORDER[command.kind]
 
 
 def apply_commands(held: dict[FactKey, str], commands: Iterable[SyncCommand]) -> None:
