@@ -25,6 +25,7 @@ emailed: every grant passes ``SendNotification=False``.
 
 from __future__ import annotations
 
+import os
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -87,15 +88,17 @@ _CREDENTIAL_CODES = frozenset(
 
 
 def mturk_client(
-    *, sandbox: bool = False, endpoint_url: str | None = None, max_attempts: int = 8
+    *, sandbox: bool = False, endpoint_url: str | None = None, max_attempts: int | None = None
 ) -> MTurkClient:
     """A boto3 client as the command line uses it: credentials from the usual AWS
-    environment, us-east-1, botocore's standard retry mode (backoff with jitter)."""
+    environment, us-east-1, botocore's standard retry mode (exponential backoff with
+    jitter), ``max_attempts`` tries per call (default ``AWS_MAX_ATTEMPTS``, else 8)."""
+    attempts = max_attempts or int(os.environ.get("AWS_MAX_ATTEMPTS") or 8)
     return boto3.client(
         "mturk",
         region_name="us-east-1",
         endpoint_url=endpoint_url or (SANDBOX_ENDPOINT if sandbox else PRODUCTION_ENDPOINT),
-        config=Config(retries={"mode": "standard", "max_attempts": max_attempts}),
+        config=Config(retries={"mode": "standard", "total_max_attempts": attempts}),
     )
 
 
