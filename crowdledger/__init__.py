@@ -15,6 +15,7 @@ Everything else lives in the subpackages ``crowdledger.domain`` (events and aggr
 from crowdledger.adapters.ledger import Ledger
 from crowdledger.adapters.reads import PastView
 from crowdledger.adapters.rule_files import RuleSet
+from crowdledger.adapters.sync import ProviderError
 from crowdledger.domain.errors import (
     CommandRefused,
     ImportFileError,
@@ -37,6 +38,7 @@ __all__ = [
     "LedgerError",
     "LedgerEvent",
     "PastView",
+    "ProviderError",
     "RuleSet",
     "RuleSetError",
     "StoreError",
@@ -55,6 +57,7 @@ for _cls in (
     ImportFileError,
     InvalidInputError,
     LedgerError,
+    ProviderError,
     RuleSetError,
     StoreError,
 ):
