@@ -7,6 +7,7 @@ profiles); the Prolific token from ``PROLIFIC_API_TOKEN``. Neither is ever print
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -86,28 +87,18 @@ Study = Annotated[
 ]
 
 
+@dataclass
 class _Target:
     """The provider options of one invocation."""
 
-    def __init__(
-        self,
-        provider: ProviderName,
-        sandbox: bool,
-        endpoint_url: str | None,
-        actions_guarded: str,
-        base_url: str,
-        workspace: str | None,
-        study: str | None,
-        actor: str | None,
-    ) -> None:
-        self.provider = provider
-        self.sandbox = sandbox
-        self.endpoint_url = endpoint_url
-        self.actions_guarded = actions_guarded
-        self.base_url = base_url
-        self.workspace = workspace or os.environ.get("PROLIFIC_WORKSPACE_ID")
-        self.study = study
-        self.actor = actor
+    provider: ProviderName
+    sandbox: bool = False
+    endpoint_url: str | None = None
+    actions_guarded: str = DEFAULT_ACTIONS_GUARDED
+    base_url: str = BASE_URL
+    workspace: str | None = None
+    study: str | None = None
+    actor: str | None = None
 
     def sync(self, ledger: Ledger) -> MTurkSync | ProlificSync:
         if self.provider is ProviderName.mturk:
@@ -122,30 +113,16 @@ class _Target:
         token = os.environ.get("PROLIFIC_API_TOKEN")
         if not token:
             raise fail("set PROLIFIC_API_TOKEN to a Prolific API token")
-        if not self.workspace:
+        workspace = self.workspace or os.environ.get("PROLIFIC_WORKSPACE_ID")
+        if not workspace:
             raise fail("--workspace (or PROLIFIC_WORKSPACE_ID) is required for Prolific")
         return ProlificSync(
             ledger,
             prolific_client(token, base_url=self.base_url),
-            workspace=self.workspace,
+            workspace=workspace,
             study=self.study,
             actor=self.actor,
         )
-
-
-def _target(
-    provider: ProviderName,
-    sandbox: bool,
-    endpoint_url: str | None,
-    actions_guarded: str,
-    base_url: str,
-    workspace: str | None,
-    study: str | None,
-    actor: str | None = None,
-) -> _Target:
-    return _Target(
-        provider, sandbox, endpoint_url, actions_guarded, base_url, workspace, study, actor
-    )
 
 
 def _print_plan(plan: Plan) -> None:
@@ -199,7 +176,7 @@ def sync_plan(
 ) -> None:
     """Show the commands that would bring the provider in line; sends nothing."""
     ruleset = RuleSet.load(rules)
-    target = _target(provider, sandbox, endpoint_url, actions_guarded, base_url, workspace, study)
+    target = _Target(provider, sandbox, endpoint_url, actions_guarded, base_url, workspace, study)
     with opened() as ledger:
         plan = target.sync(ledger).plan(ruleset)
     if as_json:
@@ -226,7 +203,7 @@ def sync_apply(
     """Record the plan in the outbox and send everything pending. Exit 4 if a command
     failed or was left pending."""
     ruleset = RuleSet.load(rules)
-    target = _target(
+    target = _Target(
         provider, sandbox, endpoint_url, actions_guarded, base_url, workspace, study, actor
     )
     with opened() as ledger:
@@ -289,8 +266,14 @@ def sync_pull(
     """Read the provider's state (every page) and report drift from what the ledger
     believes; changes nothing unless --record."""
     ruleset = RuleSet.load(rules)
-    target = _target(
-        provider, sandbox, endpoint_url, DEFAULT_ACTIONS_GUARDED, base_url, workspace, study, actor
+    target = _Target(
+        provider,
+        sandbox,
+        endpoint_url,
+        base_url=base_url,
+        workspace=workspace,
+        study=study,
+        actor=actor,
     )
     with opened() as ledger:
         drift = target.sync(ledger).pull(ruleset, record=record)
@@ -332,8 +315,8 @@ def sync_ingest(
     actor: Actor = None,
 ) -> None:
     """Record submitted, approved and rejected work from the provider, each once."""
-    target = _target(
-        provider, sandbox, endpoint_url, DEFAULT_ACTIONS_GUARDED, base_url, workspace, None, actor
+    target = _Target(
+        provider, sandbox, endpoint_url, base_url=base_url, workspace=workspace, actor=actor
     )
     with opened() as ledger:
         sync: Sync = target.sync(ledger)

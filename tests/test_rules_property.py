@@ -42,22 +42,32 @@ NUMERIC = [
     "NotEqualTo",
 ]
 
-workers = st.sampled_from(WORKERS)
 quals = st.sampled_from(QUALS)
 small = st.integers(-2, 4)
 
-commands = st.one_of(
-    st.tuples(st.just("grant"), workers, quals, small),
-    st.tuples(st.just("revoke"), workers, quals),
-    st.tuples(st.just("submit"), workers, st.integers(0, 7), st.sampled_from(TASKS)),
-    st.tuples(st.just("approve"), st.integers(0, 7)),
-    st.tuples(st.just("reject"), st.integers(0, 7)),
-    st.tuples(
-        st.just("block"), workers, st.sampled_from(SCOPES), st.one_of(st.none(), st.integers(1, 10))
-    ),
-    st.tuples(st.just("unblock"), workers, st.sampled_from(SCOPES)),
-    st.tuples(st.just("wait"), st.integers(1, 6)),
-)
+
+def commands_over(names: list[str], submissions: int = 8) -> st.SearchStrategy[tuple[Any, ...]]:
+    """Random commands about the workers ``names`` (see :func:`run`)."""
+    workers = st.sampled_from(names)
+    numbers = st.integers(0, submissions - 1)
+    return st.one_of(
+        st.tuples(st.just("grant"), workers, quals, small),
+        st.tuples(st.just("revoke"), workers, quals),
+        st.tuples(st.just("submit"), workers, numbers, st.sampled_from(TASKS)),
+        st.tuples(st.just("approve"), numbers),
+        st.tuples(st.just("reject"), numbers),
+        st.tuples(
+            st.just("block"),
+            workers,
+            st.sampled_from(SCOPES),
+            st.one_of(st.none(), st.integers(1, 10)),
+        ),
+        st.tuples(st.just("unblock"), workers, st.sampled_from(SCOPES)),
+        st.tuples(st.just("wait"), st.integers(1, 6)),
+    )
+
+
+commands = commands_over(WORKERS)
 
 
 def qualification_leaf() -> st.SearchStrategy[dict[str, Any]]:

@@ -62,18 +62,13 @@ def prepare(db: str, workers: int = 4) -> Path:
     return Path(db.removeprefix("sqlite:///"))
 
 
-def invoke(db: str, *args: str) -> Any:
-    return CliRunner().invoke(app, ["--db", db, *args])
-
-
-def test_mturk_plan_apply_status_pull_ingest(
-    tmp_path: Path, aws: None, server: FakeMTurkServer
-) -> None:
+def setup(tmp_path: Path, server: FakeMTurkServer) -> tuple[str, list[str]]:
+    """A prepared ledger, and the options that point the sync at the fake sandbox."""
     db = f"sqlite:///{tmp_path / 'crowd.db'}"
     prepare(db)
     rules = tmp_path / "rules.yaml"
     rules.write_text(RULES)
-    where = [
+    return db, [
         "--provider",
         "mturk",
         "--rules",
@@ -82,6 +77,16 @@ def test_mturk_plan_apply_status_pull_ingest(
         "--endpoint-url",
         server.url,
     ]
+
+
+def invoke(db: str, *args: str) -> Any:
+    return CliRunner().invoke(app, ["--db", db, *args])
+
+
+def test_mturk_plan_apply_status_pull_ingest(
+    tmp_path: Path, aws: None, server: FakeMTurkServer
+) -> None:
+    db, where = setup(tmp_path, server)
 
     planned = invoke(db, "sync", "plan", *where, "--json")
     assert planned.exit_code == 0, planned.output
@@ -124,21 +129,9 @@ def test_mturk_plan_apply_status_pull_ingest(
 def test_mturk_errors_exit_4_and_say_why(
     tmp_path: Path, aws: None, server: FakeMTurkServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    db = f"sqlite:///{tmp_path / 'crowd.db'}"
-    prepare(db)
-    rules = tmp_path / "rules.yaml"
-    rules.write_text(RULES)
+    db, where = setup(tmp_path, server)
     server.fake.fail_next(None, kind="service_fault", times=1000)
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
-    where = [
-        "--provider",
-        "mturk",
-        "--rules",
-        str(rules),
-        "--sandbox",
-        "--endpoint-url",
-        server.url,
-    ]
     result = invoke(db, "sync", "apply", *where)
     assert result.exit_code == 4
     assert "ServiceFault: Amazon Mechanical Turk is temporarily unable" in result.stdout

@@ -23,7 +23,7 @@ from .conftest import Clock
 from .fakes.mturk import FakeMTurk, mturk_client
 from .fakes.prolific import FakeProlific
 from .reference import RefState
-from .test_rules_property import QUALS, SCOPES, TASKS, qualification_leaf, rule_sets, run
+from .test_rules_property import QUALS, commands_over, qualification_leaf, rule_sets, run
 
 WORKERS = [
     "mturk:A1B2C3D4E5F6G7",
@@ -34,21 +34,7 @@ WORKERS = [
     "prolific:aaaaaaaaaaaaaaaaaaaaaaaa",
     "local:tester",
 ]
-workers = st.sampled_from(WORKERS)
-quals = st.sampled_from(QUALS)
-small = st.integers(-2, 4)
-commands = st.one_of(
-    st.tuples(st.just("grant"), workers, quals, small),
-    st.tuples(st.just("revoke"), workers, quals),
-    st.tuples(st.just("submit"), workers, st.integers(0, 9), st.sampled_from(TASKS)),
-    st.tuples(st.just("approve"), st.integers(0, 9)),
-    st.tuples(st.just("reject"), st.integers(0, 9)),
-    st.tuples(
-        st.just("block"), workers, st.sampled_from(SCOPES), st.one_of(st.none(), st.integers(1, 10))
-    ),
-    st.tuples(st.just("unblock"), workers, st.sampled_from(SCOPES)),
-    st.tuples(st.just("wait"), st.integers(1, 6)),
-)
+commands = commands_over(WORKERS, submissions=10)
 
 
 # Conditions MTurk can check natively sit at the top of a rule: mix them in often.
