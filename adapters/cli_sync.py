@@ -106,7 +106,7 @@ class _Target:
             return MTurkSync(
                 ledger,
                 client,
-                sandbox=self.sandbox,
+                sandbox=True if self.sandbox else None,  # else: as the endpoint says
                 actions_guarded=self.actions_guarded,
                 actor=self.actor,
             )
@@ -156,7 +156,8 @@ def _print_status(status: SyncStatus) -> None:
         f"done {counts.get('succeeded', 0)}"
     )
     for row in status.pending:
-        typer.echo(f"  pending  {row.kind} {row.key} {row.subject} ({row.operation})".rstrip())
+        line = f"  pending  {row.kind} {row.key} {row.subject} ({row.operation})"
+        typer.echo(f"{line}: last try: {row.error}" if row.error else line)
     for row in status.failed:
         typer.echo(f"  failed   {row.kind} {row.key} {row.subject} ({row.operation}): {row.error}")
 

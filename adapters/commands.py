@@ -380,7 +380,6 @@ class decisions:  # noqa: N801 - a namespace of decision builders
                     fields["fact_value"] = outcome.value
                     last = stream.succeed(ctx, command_id=outcome.command_id, **fields)
                 else:
-                    del fields["fact_value"]
                     last = stream.fail(
                         ctx,
                         command_id=outcome.command_id,

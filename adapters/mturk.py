@@ -81,6 +81,8 @@ _RETRYABLE_CODES = frozenset(
         "RequestLimitExceeded",
     }
 )
+# Workers see the reason a qualification was taken away: say nothing about the rules.
+REMOVAL_NOTICE = "This qualification no longer applies to your account."
 _ACTIONS = ("Accept", "PreviewAndAccept", "DiscoverPreviewAndAccept")
 _CREDENTIAL_CODES = frozenset(
     {"UnrecognizedClientException", "InvalidSignatureException", "AccessDeniedException"}
@@ -130,6 +132,16 @@ def _fatal(exc: Exception) -> bool:
     return False
 
 
+def _not_held(exc: ClientError) -> bool:
+    """MTurk's answer to removing a qualification the worker does not hold (and not, say,
+    to naming a type that does not exist)."""
+    code = str(exc.response.get("TurkErrorCode", ""))
+    message = str(exc.response.get("Error", {}).get("Message", ""))
+    return code.endswith(".QualificationDoesNotExist") or (
+        not code and "requested a Qualification that does not exist" in message
+    )
+
+
 def _worker_id(subject: str) -> str:
     return subject.partition(":")[2]
 
@@ -155,9 +167,10 @@ class MTurkProvider:
         self.sandbox = ("sandbox" in endpoint) if sandbox is None else sandbox
         namespace = "sandbox" if self.sandbox else "production"
         official = endpoint in (SANDBOX_ENDPOINT, PRODUCTION_ENDPOINT)
-        self.target = (
-            f"mturk:{namespace}" if official else f"mturk:{namespace}@{urlsplit(endpoint).netloc}"
-        )
+        # Host and port only: credentials in the URL must never reach the ledger.
+        parts = urlsplit(endpoint)
+        where = f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
+        self.target = f"mturk:{namespace}" if official else f"mturk:{namespace}@{where}"
         self.actions_guarded = actions_guarded
 
     def compile(self, ruleset: RuleSet) -> MTurkGate:
@@ -211,10 +224,10 @@ class MTurkProvider:
                 return command.value
             try:
                 self.client.disassociate_qualification_from_worker(
-                    QualificationTypeId=type_id, WorkerId=worker, Reason=context.reason
+                    QualificationTypeId=type_id, WorkerId=worker, Reason=REMOVAL_NOTICE
                 )
             except ClientError as exc:
-                if "does not exist" not in str(exc.response.get("Error", {}).get("Message")):
+                if not _not_held(exc):
                     raise
                 # Already gone (a resend after a crash, or removed by hand): the goal holds.
             return None
@@ -333,17 +346,35 @@ class MTurkSync(Sync):
         self.mturk = MTurkProvider(client, sandbox=sandbox, actions_guarded=actions_guarded)
         super().__init__(ledger, self.mturk, actor=actor, batch=batch)
 
-    def requirements(self, rules: RuleSetLike) -> list[dict[str, Any]]:
-        """QualificationRequirements for ``create_hit``/``create_hit_type``; every type
-        they name must have been created by an apply."""
+    def requirements(
+        self, rules: RuleSetLike, *, allow_undelivered: bool = False
+    ) -> list[dict[str, Any]]:
+        """QualificationRequirements for ``create_hit``/``create_hit_type``.
+
+        Every type they name must have been created by an apply, and every command of
+        this gate delivered (``allow_undelivered`` skips the second check)."""
         gate = self.mturk.compile(as_ruleset(rules))
         with self.ledger._reading() as (tx, _model):
-            ids = ProviderFacts(tx.views).ids(self.target, "type")
+            facts = ProviderFacts(tx.views)
+            ids = facts.ids(self.target, "type")
+            scopes = set(gate.scopes())
+            undelivered = [
+                row
+                for row in facts.commands(self.target, ["pending", "failed"])
+                if (row.kind, row.key) in scopes
+            ]
         missing = [r.type_name for r in gate.requirements if r.type_name and r.type_name not in ids]
         if missing:
             raise ProviderError(
                 f"run `sync apply` first: no MTurk type yet for {', '.join(sorted(set(missing)))}",
                 code="TypeNotCreated",
+            )
+        if undelivered and not allow_undelivered:
+            raise ProviderError(
+                f"{len(undelivered)} command(s) of this gate have not reached MTurk (see "
+                "`sync status`): a HIT published now could admit workers the ledger excludes; "
+                "run `sync apply` until they are delivered",
+                code="Undelivered",
             )
         return [r.resolve(ids) for r in gate.requirements]
 

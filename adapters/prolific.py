@@ -24,7 +24,7 @@ honouring ``Retry-After``; the token never appears in errors or in the ledger.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence, Set
 from datetime import datetime
 from itertools import groupby
 from typing import TYPE_CHECKING, Any
@@ -65,6 +65,8 @@ __all__ = ["BASE_URL", "ProlificAPI", "ProlificProvider", "ProlificSync", "proli
 
 BASE_URL = "https://api.prolific.com/api/v1/"
 MEMBERS_PER_CALL = 500
+# A Retry-After longer than this is waited out this long, then tried again.
+MAX_RETRY_AFTER = 60.0
 _REVIEWED = {"APPROVED": "approved", "PARTIALLY APPROVED": "approved", "REJECTED": "rejected"}
 
 
@@ -123,10 +125,16 @@ class ProlificAPI:
         self._jitter = wait_random_exponential(multiplier=backoff, max=max_backoff)
         self._sleep = sleep
 
+    def pause(self, attempt: int) -> None:
+        """Sleep as the backoff would before try ``attempt + 2``."""
+        state = RetryCallState(Retrying(), None, (), {})
+        state.attempt_number = attempt + 1
+        self._sleep(float(self._jitter(state)))
+
     def _wait(self, state: RetryCallState) -> float:
         failure = state.outcome.exception() if state.outcome is not None else None
         if isinstance(failure, _Transient) and failure.retry_after is not None:
-            return failure.retry_after
+            return min(failure.retry_after, MAX_RETRY_AFTER)
         return float(self._jitter(state))
 
     def request(
@@ -136,10 +144,15 @@ class ProlificAPI:
         *,
         json: Any = None,
         params: Mapping[str, Any] | None = None,
+        retry: bool = True,
     ) -> Any:
-        """The decoded JSON answer (None when empty); raises ProviderError."""
+        """The decoded JSON answer (None when empty); raises ProviderError.
+
+        ``retry=False`` for a request that must not be repeated blindly (a creation whose
+        reply was lost may have created something): the caller looks before trying again.
+        """
         retrying = Retrying(
-            stop=stop_after_attempt(self.attempts),
+            stop=stop_after_attempt(self.attempts if retry else 1),
             wait=self._wait,
             retry=retry_if_exception_type(_Transient),
             sleep=self._sleep,
@@ -185,6 +198,22 @@ class ProlificAPI:
             yield from body.get("results", [])
             url = ((body.get("_links") or {}).get("next") or {}).get("href")
             query = None  # the next link carries its own query
+            if url is not None:
+                self._check_same_origin(url)
+
+    def _check_same_origin(self, url: str) -> None:
+        """The token goes wherever the next link points: only to the API itself."""
+        base, link = self.client.base_url, httpx.URL(url)
+        if link.is_absolute_url and (link.scheme, link.host, link.port) != (
+            base.scheme,
+            base.host,
+            base.port,
+        ):
+            raise ProviderError(
+                f"Prolific's next-page link points to {link.scheme}://{link.host}, "
+                f"not to {base.scheme}://{base.host}; not following it",
+                code="foreign_link",
+            )
 
 
 class ProlificProvider:
@@ -276,23 +305,31 @@ class ProlificProvider:
 
     def _find_or_create_group(self, name: str, context: SendContext) -> str:
         """Adopt the workspace's group of that name (a reply lost in a crash, or another
-        process, created it), else create it."""
-        for group in self._groups():
-            if group.get("name") == name:
-                return str(group["id"])
-        created = self.api.request(
-            "POST",
-            "participant-groups/",
-            json={
-                "name": name,
-                "workspace_id": self.workspace,
-                "description": f"Kept in line with a crowdledger ledger ({context.reason})",
-            },
-        )
-        return str(created["id"])
+        process, created it), else create it. A creation that got no answer is never
+        repeated blindly: the next try looks for the group first."""
+        body = {
+            "name": name,
+            "workspace_id": self.workspace,
+            "description": f"Kept in line with a crowdledger ledger ({context.reason})",
+        }
+        for attempt in range(self.api.attempts):
+            for group in self._groups():
+                if group.get("name") == name:
+                    return str(group["id"])
+            try:
+                created = self.api.request("POST", "participant-groups/", json=body, retry=False)
+            except ProviderError as error:
+                if not error.retryable or attempt + 1 == self.api.attempts:
+                    raise
+                self.api.pause(attempt)
+                continue
+            return str(created["id"])
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _set_filters(self, study: str, filters: list[dict[str, Any]], context: SendContext) -> str:
+        """Set the filters the gate manages, keeping the study's others (age, country...)."""
         wanted = resolve_filters(filters, context.ids)
+        managed = {f["filter_id"] for f in wanted}
         unresolved = [
             v
             for f in wanted
@@ -306,8 +343,9 @@ class ProlificProvider:
                 code="group_not_created",
             )
         current = self.api.request("GET", f"studies/{study}/")
+        existing = current.get("filters") or []
         if current.get("status") != "UNPUBLISHED":
-            if filters_json(current.get("filters") or []) == filters_json(wanted):
+            if _managed_json(existing, managed) == filters_json(wanted):
                 return filters_json(wanted)
             raise ProviderError(
                 f"study {study} is {current.get('status')}: its filters are frozen once it is "
@@ -315,7 +353,8 @@ class ProlificProvider:
                 "study with them (see `sync plan`) or sync an unpublished study",
                 code="study_published",
             )
-        self.api.request("PATCH", f"studies/{study}/", json={"filters": wanted})
+        kept = [f for f in existing if f.get("filter_id") not in managed]
+        self.api.request("PATCH", f"studies/{study}/", json={"filters": [*kept, *wanted]})
         return filters_json(wanted)
 
     # -- observing -------------------------------------------------------------------------
@@ -335,8 +374,13 @@ class ProlificProvider:
                 actual["member", name, f"prolific:{member['participant_id']}"] = ""
         if gate.study is not None:
             study = self.api.request("GET", f"studies/{gate.study}/")
-            actual["study", gate.study, ""] = filters_json(study.get("filters") or [])
+            managed = gate.managed_filters()
+            actual["study", gate.study, ""] = _managed_json(study.get("filters") or [], managed)
         return actual
+
+
+def _managed_json(filters: Sequence[Mapping[str, Any]], managed: Set[str]) -> str:
+    return filters_json([f for f in filters if f.get("filter_id") in managed])
 
 
 def _when(value: object) -> datetime | None:

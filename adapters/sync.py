@@ -19,7 +19,7 @@ unreachable after retrying, apply stops and leaves the rest pending.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -29,6 +29,7 @@ from crowdledger.adapters.provider_state import ProviderFacts, SqlLedgerFacts, p
 from crowdledger.adapters.rule_files import RuleSetLike, as_ruleset
 from crowdledger.adapters.store.database import Tx
 from crowdledger.adapters.store.sql_views import SqlPopulation, SqlReadModel
+from crowdledger.adapters.sync_lease import SendLease, SyncBusyError
 from crowdledger.domain.errors import LedgerError
 from crowdledger.domain.ids import new_uuid4
 from crowdledger.projections.projector import ProviderCommandRow
@@ -228,14 +229,16 @@ class DriftItem:
     believed: str | None  # what the ledger thinks the provider holds
     actual: str | None  # what the provider holds
     desired: str | None  # what it should hold (None: nothing)
+    managed: bool = True  # False: set on the provider by other means, and left alone
 
     def describe(self) -> str:
         kind, key, subject = self.fact
         what = " ".join(p for p in (kind, key, subject) if p)
-        return (
+        text = (
             f"{what}: the ledger believes {_shown(self.believed)}, the provider has "
             f"{_shown(self.actual)}, it should have {_shown(self.desired)}"
         )
+        return text if self.managed else f"{text} (not made by the ledger: left alone)"
 
     def to_json(self) -> dict[str, Any]:
         kind, key, subject = self.fact
@@ -246,6 +249,7 @@ class DriftItem:
             "believed": self.believed,
             "actual": self.actual,
             "desired": self.desired,
+            "managed": self.managed,
             "description": self.describe(),
         }
 
@@ -309,7 +313,7 @@ class Sync:
             gate, SqlPopulation(tx.views), SqlLedgerFacts(tx.views), model.now()
         )
         desired = resolve_groups(desired, ids)
-        commands = diff(desired, expected, scopes)
+        commands = diff(desired, expected, scopes, gate.exclusions())
         return Plan(
             target=self.target,
             ruleset=ruleset.name,
@@ -334,8 +338,7 @@ class Sync:
             self.actor, reason or f"sync of rule set {ruleset.name!r}", None, run, None
         )
         report = ApplyReport(self.target)
-        db = self.ledger._db
-        with db.transaction(write=True) as tx:
+        with self.ledger._db.transaction(write=True) as tx:
             self.ledger._follower.catch_up(tx)
             plan = self._plan_in(tx, ruleset)
             if plan.commands:
@@ -343,53 +346,93 @@ class Sync:
                 decide = decisions.queue_provider_commands(self.target, queued)
                 self.ledger._commands.run(tx.events, context, {}, decide)
                 report.queued = len(queued)
-        self._drain(report, run, context.reason or "")
+        lease = SendLease(self.ledger._db, self.target)
+        try:
+            lease.acquire()
+        except SyncBusyError as busy:
+            report.stopped = str(busy)
+        else:
+            try:
+                exclusions = self.provider.compile(ruleset).exclusions()
+                self._drain(report, run, context.reason or "", lease, exclusions)
+            finally:
+                lease.release()
+        report.left_pending = sync_status(self.ledger, self.target, limit=0).counts.get(
+            "pending", 0
+        )
         return report
 
-    def _drain(self, report: ApplyReport, run: str, reason: str) -> None:
-        with self.ledger._reading() as (tx, _model):
-            facts = ProviderFacts(tx.views)
-            rows = facts.commands(self.target, ["pending"])
-            send = SendContext(
-                ids=_ids(facts, self.target),
-                descriptions={
-                    name: d.description
-                    for name, d in SqlReadModel(tx.views, _EPOCH).definitions().items()
-                },
-                reason=reason,
+    def _drain(
+        self,
+        report: ApplyReport,
+        run: str,
+        reason: str,
+        lease: SendLease,
+        exclusions: Set[tuple[str, str]],
+    ) -> None:
+        """Send the outbox until it is empty (commands queued meanwhile by another apply
+        included), the provider stops answering, or the lease is lost."""
+        sent_before: set[str] = set()
+        while True:
+            with self.ledger._reading() as (tx, _model):
+                facts = ProviderFacts(tx.views)
+                rows = [
+                    r
+                    for r in facts.commands(self.target, ["pending"])
+                    if r.command_id not in sent_before
+                ]
+                send = SendContext(
+                    ids=_ids(facts, self.target),
+                    descriptions={
+                        name: d.description
+                        for name, d in SqlReadModel(tx.views, _EPOCH).definitions().items()
+                    },
+                    reason=reason,
+                )
+            if not rows:
+                return
+            # Oldest first, except that what creates a type or group goes before what
+            # needs its id, and what keeps workers out before what lets them in.
+            queue = sorted(
+                (QueuedCommand(r.command_id, pending_commands([r])[0]) for r in rows),
+                key=lambda q: send_order(q.command, exclusions),
             )
-        # Oldest first, except that what creates a type or group goes before what needs
-        # its id (a creation that failed earlier is queued again after its users).
-        queue = sorted(
-            (QueuedCommand(r.command_id, pending_commands([r])[0]) for r in rows),
-            key=lambda q: send_order(q.command),
-        )
-        done = 0
-        for start in range(0, len(queue), self.batch):
-            chunk = queue[start : start + self.batch]
-            outcomes: list[Outcome] = []
-            try:
-                for outcome in self.provider.send(chunk, send):
-                    outcomes.append(outcome)
-                    report.sent += 1
-                    if outcome.ok:
-                        report.succeeded += 1
-                        if outcome.command.kind in ("type", "group") and outcome.value:
-                            send.ids[outcome.command.key] = outcome.value
-                    else:
-                        report.failed.append(outcome)
-                        if outcome.retryable:
-                            report.stopped = (
-                                f"the provider could not be reached after retrying: {outcome.error}"
-                            )
-                            break
-            finally:
-                if outcomes:
-                    self._record(outcomes, run)
-                done += len(outcomes)
-            if report.stopped:
-                break
-        report.left_pending = len(queue) - done
+            sent_before |= {q.command_id for q in queue}
+            for start in range(0, len(queue), self.batch):
+                if start:
+                    try:
+                        lease.acquire()  # renew, and make sure nobody took it over
+                    except SyncBusyError as busy:
+                        report.stopped = str(busy)
+                        return
+                if not self._send(queue[start : start + self.batch], send, report, run):
+                    return
+
+    def _send(
+        self, chunk: Sequence[QueuedCommand], send: SendContext, report: ApplyReport, run: str
+    ) -> bool:
+        """Send one batch and record the answers; False if the provider stopped answering."""
+        outcomes: list[Outcome] = []
+        try:
+            for outcome in self.provider.send(chunk, send):
+                outcomes.append(outcome)
+                report.sent += 1
+                if outcome.ok:
+                    report.succeeded += 1
+                    if outcome.command.kind in ("type", "group") and outcome.value:
+                        send.ids[outcome.command.key] = outcome.value
+                else:
+                    report.failed.append(outcome)
+                    if outcome.retryable:
+                        report.stopped = (
+                            f"the provider did not answer after retrying ({outcome.error}); "
+                            "the command stays in the outbox and is sent again next time"
+                        )
+                        return False
+        finally:
+            if outcomes:
+                self._record(outcomes, run)
+        return True
 
     def _record(self, outcomes: Sequence[Outcome], run: str) -> None:
         context = self.ledger._context(self.actor, "provider answered", None, run, None)
@@ -417,6 +460,7 @@ class Sync:
                 ids,
             )
         actual = self.provider.observe(gate, ids)
+        exclusions = gate.exclusions()
         items = []
         for fact in sorted(held.keys() | actual.keys()):
             if held.get(fact) != actual.get(fact):
@@ -427,16 +471,19 @@ class Sync:
                         held.get(fact),
                         actual.get(fact),
                         None if wanted is _ABSENT else (wanted if wanted is not None else ""),
+                        # A block (or exclusion) made on the provider by other means keeps
+                        # someone out: report it, but never take it away.
+                        managed=not (fact not in held and fact[:2] in exclusions),
                     )
                 )
         recorded = 0
-        if record and items:
+        observed = [(item.fact, item.actual) for item in items if item.managed]
+        if record and observed:
             context = self.ledger._context(self.actor, "observed by sync pull", None, None, None)
-            observed = [(item.fact, item.actual) for item in items]
             self.ledger._execute(
                 context, {}, decisions.observe_provider(self.target, str(new_uuid4()), observed)
             )
-            recorded = len(items)
+            recorded = len(observed)
         return Drift(self.target, tuple(items), recorded)
 
 

@@ -143,11 +143,17 @@ class ProviderCommandSucceeded(_CommandOutcome):
 
 @dataclass(frozen=True)
 class ProviderCommandFailed(_CommandOutcome):
-    """The provider refused the command, or could not be reached after retrying; what it
-    holds is unchanged as far as the ledger knows. The next plan proposes it again."""
+    """An attempt to carry out the command failed.
+
+    Refused by the provider (``retryable`` false): the command is over, what the provider
+    holds is unchanged, and the next plan proposes the change again. Not answered (a
+    timeout, a 5xx or throttling after every retry; ``retryable`` true): the request may
+    or may not have taken effect, so the command stays pending and is sent again.
+    """
 
     TOPIC: ClassVar[str] = topic_of("ProviderCommandFailed")
 
+    fact_value: str | None
     error: str
     error_code: str | None
     retryable: bool
@@ -155,7 +161,7 @@ class ProviderCommandFailed(_CommandOutcome):
     def evolve(self, state: StreamState) -> None:
         assert isinstance(state, ProviderCommandState)
         super().evolve(state)
-        state.status = "failed"
+        state.status = "pending" if self.retryable else "failed"
 
 
 @dataclass(frozen=True)

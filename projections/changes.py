@@ -125,7 +125,7 @@ class ViewChanges:
 
     def provider_command(self, command: ProviderCommandRow) -> None:
         if command.status == "pending":
-            self.queued_at[command.command_id] = command.position
+            self.queued_at.setdefault(command.command_id, command.position)
         self.provider_commands[command.command_id] = command
 
     def __bool__(self) -> bool:

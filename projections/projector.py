@@ -190,7 +190,9 @@ def _succeeded(sink: ViewSink, position: int, d: Data) -> None:
 def _failed(sink: ViewSink, position: int, d: Data) -> None:
     code = d["error_code"]
     error = d["error"] if code is None else f"{code}: {d['error']}"
-    sink.provider_command(_command(d, "failed", position, error))
+    # Unanswered (retryable): it may have taken effect, so it stays in the outbox.
+    status = "pending" if d["retryable"] else "failed"
+    sink.provider_command(_command(d, status, position, error))
 
 
 _HANDLERS: dict[str, Callable[[ViewSink, int, Data], None]] = {

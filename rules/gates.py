@@ -20,13 +20,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import orjson
 
 from crowdledger.domain.identifiers import GLOBAL_SCOPE
+from crowdledger.projections.records import WorkerStats
 from crowdledger.rules.comparators import Comparator
+from crowdledger.rules.evaluate import holds
+from crowdledger.rules.facts import WorkerFacts
 from crowdledger.rules.model import (
     AllOf,
     AnyOf,
@@ -36,7 +39,6 @@ from crowdledger.rules.model import (
     ParticipationClause,
     QualificationClause,
     RuleSetModel,
-    walk,
 )
 from crowdledger.rules.population import Population, eligible_workers
 from crowdledger.rules.provider_requirements import MTURK_MAX_IN_INTEGERS
@@ -59,6 +61,7 @@ __all__ = [
 ]
 
 DEFAULT_ACTIONS_GUARDED = "DiscoverPreviewAndAccept"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NEGATED = {
     Comparator.EXISTS: Comparator.DOES_NOT_EXIST,
     Comparator.DOES_NOT_EXIST: Comparator.EXISTS,
@@ -99,9 +102,18 @@ class Gate:
     # Conditions the provider cannot express, decided by the ledger (None: none).
     residual: Node | None
     notes: tuple[str, ...]
+    # Whether a worker the ledger has never seen satisfies ``residual``: then the gate
+    # excludes the known workers who fail it instead of admitting those who pass, so
+    # newcomers are let in as the ledger would let them in.
+    open_to_newcomers: bool = False
 
     def scopes(self) -> list[tuple[str, str]]:
         """The (kind, key) of the facts this gate owns on the provider."""
+        raise NotImplementedError
+
+    def exclusions(self) -> set[tuple[str, str]]:
+        """The (kind, key) of the facts that keep workers out: they are sent first, and
+        ones found on the provider that the ledger never set are left alone."""
         raise NotImplementedError
 
     def residual_rules(self) -> RuleSetModel:
@@ -115,14 +127,21 @@ class Gate:
 class MTurkGate(Gate):
     requirements: tuple[MTurkRequirementSpec, ...] = ()
     mirrored: tuple[str, ...] = ()  # ledger qualifications backed by an MTurk type
+    # The residual, decided by the ledger: granted to the known workers it admits
+    # (required with Exists) or, when open to newcomers, to those it excludes
+    # (required with DoesNotExist).
     materialised_type: str | None = None
     scope_types: tuple[tuple[str, str], ...] = ()  # (block scope, type name)
+    absent_types: tuple[str, ...] = ()  # types required with DoesNotExist
 
     def scopes(self) -> list[tuple[str, str]]:
         names = [*self.mirrored, *(t for _, t in self.scope_types)]
         if self.materialised_type is not None:
             names.append(self.materialised_type)
         return [("block", ""), *(("type", n) for n in names), *(("value", n) for n in names)]
+
+    def exclusions(self) -> set[tuple[str, str]]:
+        return {("block", ""), *(("value", name) for name in self.absent_types)}
 
 
 @dataclass(frozen=True)
@@ -138,6 +157,13 @@ class ProlificGate(Gate):
         if self.study is not None:
             owned.append(("study", self.study))
         return owned
+
+    def exclusions(self) -> set[tuple[str, str]]:
+        return {("member", self.blocked_group)}
+
+    def managed_filters(self) -> frozenset[str]:
+        """The filter ids the sync sets on the study; others are left as they are."""
+        return frozenset(f["filter_id"] for f in self.filters())
 
     def filters(self) -> list[dict[str, Any]]:
         """The study's filters, groups named by :func:`group_reference`."""
@@ -260,14 +286,15 @@ def _residual(parts: Sequence[Node]) -> Node | None:
     return parts[0] if len(parts) == 1 else AllOf(all_of=tuple(parts))
 
 
-def _mirrored(ruleset: RuleSetModel) -> tuple[str, ...]:
-    requirement = ruleset.requirement()
-    names = (
-        []
-        if requirement is None
-        else [n.qualification for n in walk(requirement) if isinstance(n, QualificationClause)]
-    )
-    return tuple(dict.fromkeys(names))
+def newcomer(provider: str, at: datetime) -> WorkerFacts:
+    """A worker the ledger has never seen: no grants, no submissions, no blocks."""
+    worker = f"{provider}:newcomer"
+    return WorkerFacts(worker, {}, WorkerStats(worker, 0, 0, 0), (), at)
+
+
+def _admits_newcomers(residual: Node | None, provider: str) -> bool:
+    # The time matters only for blocks, and a newcomer has none.
+    return residual is not None and holds(residual, newcomer(provider, _EPOCH))
 
 
 def compile_mturk(
@@ -275,14 +302,15 @@ def compile_mturk(
 ) -> MTurkGate:
     """MTurk's QualificationRequirements for ``ruleset``, and what they cannot say."""
     requirements: list[MTurkRequirementSpec] = []
-    residual: list[Node] = []
+    residual_parts: list[Node] = []
     notes: list[str] = []
+    absent: list[str] = []
     for node in _conjuncts(ruleset.requirement()):
         if isinstance(node, QualificationClause) and not _applies(node, "mturk"):
             continue  # Mephisto's applicable_providers: not a condition on MTurk workers
         native = _mturk_native(node)
         if native is None:
-            residual.append(node)
+            residual_parts.append(node)
             notes.append(f"{_describe(node)}: {_why_not_native(node, 'MTurk')}")
             continue
         request: dict[str, Any] = {"Comparator": native.comparator.value}
@@ -291,8 +319,26 @@ def compile_mturk(
             request["IntegerValues"] = list(values)
         request["ActionsGuarded"] = actions_guarded
         requirements.append(MTurkRequirementSpec(request, native.qualification))
+        if native.comparator is Comparator.DOES_NOT_EXIST:
+            absent.append(native.qualification)
+    mirrored = tuple(dict.fromkeys(r.type_name for r in requirements if r.type_name))
+    residual = _residual(residual_parts)
+    newcomers = _admits_newcomers(residual, "mturk")
     materialised = None
-    if residual:
+    if residual is not None and newcomers:
+        materialised = f"crowdledger-excluded-{ruleset.name}"
+        absent.append(materialised)
+        requirements.append(
+            MTurkRequirementSpec(
+                {"Comparator": "DoesNotExist", "ActionsGuarded": actions_guarded}, materialised
+            )
+        )
+        notes.append(
+            "the conditions above are decided by the ledger; a worker it has never seen "
+            f"satisfies them, so the known workers who do not are given {materialised!r}, "
+            "required with DoesNotExist (newcomers need to request nothing)"
+        )
+    elif residual is not None:
         materialised = f"crowdledger-rules-{ruleset.name}"
         requirements.append(
             MTurkRequirementSpec(
@@ -310,6 +356,7 @@ def compile_mturk(
             continue
         name = f"crowdledger-blocked-{scope}"
         scope_types.append((scope, name))
+        absent.append(name)
         requirements.append(
             MTurkRequirementSpec(
                 {"Comparator": "DoesNotExist", "ActionsGuarded": actions_guarded}, name
@@ -324,12 +371,14 @@ def compile_mturk(
     return MTurkGate(
         ruleset=ruleset,
         provider="mturk",
-        residual=_residual(residual),
+        residual=residual,
         notes=tuple(notes),
+        open_to_newcomers=newcomers,
         requirements=tuple(requirements),
-        mirrored=_mirrored(ruleset),
+        mirrored=mirrored,
         materialised_type=materialised,
         scope_types=tuple(scope_types),
+        absent_types=tuple(dict.fromkeys(absent)),
     )
 
 
@@ -345,8 +394,17 @@ def compile_prolific(ruleset: RuleSetModel, *, study: str | None = None) -> Prol
         f"{_describe(node)}: decided by the ledger (Prolific has no custom qualifications)"
         for node in applicable
     ]
+    residual = _residual(applicable)
+    newcomers = _admits_newcomers(residual, "prolific")
+    blocked = f"crowdledger:{ruleset.name}:blocked"
     eligible = None
-    if applicable:
+    if residual is not None and newcomers:
+        notes.append(
+            "a participant the ledger has never seen satisfies the rules, so the known "
+            f"participants who do not are put in the block-list group {blocked!r} with "
+            "the blocked ones"
+        )
+    elif residual is not None:
         eligible = f"crowdledger:{ruleset.name}:eligible"
         notes.append(
             f"eligible known participants are kept in the participant group {eligible!r}, "
@@ -362,10 +420,11 @@ def compile_prolific(ruleset: RuleSetModel, *, study: str | None = None) -> Prol
     return ProlificGate(
         ruleset=ruleset,
         provider="prolific",
-        residual=_residual(applicable),
+        residual=residual,
         notes=tuple(notes),
+        open_to_newcomers=newcomers,
         eligible_group=eligible,
-        blocked_group=f"crowdledger:{ruleset.name}:blocked",
+        blocked_group=blocked,
         native_filters=tuple(native),
         study=study,
     )
@@ -403,7 +462,11 @@ def desired_facts(
             desired.add("value", name, ledger.holder_values(name, provider))
         desired.add("block", "", globally_blocked)
         if gate.materialised_type is not None:
-            holders = _of(provider, eligible_workers(gate.residual_rules(), population, at))
+            admitted = _of(provider, eligible_workers(gate.residual_rules(), population, at))
+            if gate.open_to_newcomers:  # the known workers the residual keeps out
+                holders = _of(provider, population.all_workers()) - admitted
+            else:
+                holders = admitted
             desired.ensure("type", gate.materialised_type)
             desired.add("value", gate.materialised_type, dict.fromkeys(holders, 1))
         for scope, name in gate.scope_types:
@@ -419,8 +482,12 @@ def desired_facts(
                 _of(provider, eligible_workers(gate.ruleset, population, at)),
             )
         desired.ensure("group", gate.blocked_group)
-        blocked = _of(provider, population.blocked_workers(gate.ruleset.blocked_scopes, at))
-        desired.add("member", gate.blocked_group, blocked)
+        if gate.open_to_newcomers:  # the known participants the rules keep out
+            eligible = eligible_workers(gate.ruleset, population, at)
+            kept_out = _of(provider, population.all_workers()) - eligible
+        else:
+            kept_out = _of(provider, population.blocked_workers(gate.ruleset.blocked_scopes, at))
+        desired.add("member", gate.blocked_group, kept_out)
         if gate.study is not None:
             desired.facts["study", gate.study, ""] = filters_json(gate.filters())
     return desired.facts

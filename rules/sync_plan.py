@@ -9,7 +9,7 @@ and, for MTurk type names, blocks the name for up to 48 hours).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass
 
 __all__ = [
@@ -24,7 +24,6 @@ __all__ = [
 FactKey = tuple[str, str, str]  # kind, key, subject
 # Facts whose value the provider chooses (an id): they are made to exist, never removed.
 ENSURED_KINDS = frozenset({"type", "group"})
-_ORDER = {"type": 0, "group": 0, "value": 1, "block": 1, "member": 1, "study": 3}
 
 
 @dataclass(frozen=True)
@@ -61,17 +60,29 @@ class SyncCommand:
         return f"remove {self.key} from {self.subject}"
 
 
+def send_order(command: SyncCommand, exclusions: Set[tuple[str, str]] = frozenset()) -> int:
+    """Types and groups first (later commands need their ids), then what keeps workers
+    out (blocks, exclusion types, the block-list group: if an apply is cut short, the
+    gate errs on the closed side), then the rest, then study filters (which name the
+    groups). It depends on the fact alone, never on the operation, so sorting queued
+    commands by it (stably) never reorders two commands about the same fact."""
+    if command.kind in ENSURED_KINDS:
+        return 0
+    if command.kind == "study":
+        return 3
+    return 1 if (command.kind, command.key) in exclusions else 2
+
+
 def diff(
     desired: Mapping[FactKey, str | None],
     held: Mapping[FactKey, str],
     scopes: Iterable[tuple[str, str]],
+    exclusions: Set[tuple[str, str]] = frozenset(),
 ) -> list[SyncCommand]:
-    """The commands that turn ``held`` into ``desired`` within ``scopes``.
+    """The commands that turn ``held`` into ``desired`` within ``scopes``, in the order
+    they are best sent (:func:`send_order`; removals before additions).
 
     A desired value of None means "must exist, whatever its value" (types, groups).
-    Commands come in the order they can be sent: types and groups first (later commands
-    need their ids), then values, blocks and members, then removals, then study filters
-    (which name the groups).
     """
     owned = set(scopes)
     commands: list[SyncCommand] = []
@@ -84,14 +95,8 @@ def diff(
         if kind in ENSURED_KINDS or (kind, key) not in owned or fact in desired:
             continue
         commands.append(SyncCommand("remove", *fact, None))
-    commands.sort(key=lambda c: (_ORDER[c.kind] + (c.operation == "remove"), c.fact))
+    commands.sort(key=lambda c: (send_order(c, exclusions), c.operation != "remove", c.fact))
     return commands
-
-
-def send_order(command: SyncCommand) -> int:
-    """Types and groups before what needs their ids, study filters last. Sorting queued
-    commands by it (stably) never reorders two commands about the same fact."""
-    return _ORDER[command.kind]
 
 
 def apply_commands(held: dict[FactKey, str], commands: Iterable[SyncCommand]) -> None:

@@ -165,10 +165,10 @@ def test_two_ledgers_racing_for_a_type_share_it(tmp_path: Any, fake: FakeMTurk) 
         assert second.apply(RULES).failed == []
         assert first.requirements(RULES) == second.requirements(RULES)
         creates = [op for op, _ in fake.calls if op == "CreateQualificationType"]
-        # english, masters, the materialised rules and the scoped block: each tried by
-        # both, created once.
-        assert len(creates) == 8
-        assert len(fake.qualification_types()) == 4
+        # english (required natively), the materialised rules and the scoped block: each
+        # tried by both, created once. masters, used only inside any_of, needs no type.
+        assert len(creates) == 6
+        assert len(fake.qualification_types()) == 3
 
 
 def test_sandbox_and_production_are_separate_namespaces(ledger: Ledger, fake: FakeMTurk) -> None:
@@ -182,7 +182,7 @@ def test_sandbox_and_production_are_separate_namespaces(ledger: Ledger, fake: Fa
     ids_sandbox = {r["QualificationTypeId"] for r in sandbox.requirements(RULES)}
     ids_production = {r["QualificationTypeId"] for r in production.requirements(RULES)}
     assert ids_sandbox.isdisjoint(ids_production)
-    assert len(fake.qualification_types(sandbox=True)) == len(fake.qualification_types()) == 4
+    assert len(fake.qualification_types(sandbox=True)) == len(fake.qualification_types()) == 3
 
 
 def test_throttling_and_service_faults_are_retried_and_nothing_is_lost(
@@ -210,13 +210,19 @@ def test_a_grant_made_while_mturk_is_down_is_delivered_later(
     fake.fail_next(None, kind="service_fault", times=100)
     report = sync.apply(RULES)
     assert report.stopped is not None
-    assert "could not be reached" in report.stopped
+    assert "did not answer" in report.stopped
     assert len(report.failed) == 1
     assert report.failed[0].retryable
     status = sync.status()
-    assert status.counts.get("failed") == 1
-    assert "ServiceUnavailable" in (status.failed[0].error or "")
-    english = sync.requirements(RULES)[0]["QualificationTypeId"]
+    # Unanswered, it may have taken effect: it stays pending, with the error, and is sent
+    # again (a refused command would be "failed" and proposed again by the next plan).
+    assert status.counts.get("pending") == 1
+    assert "failed" not in status.counts
+    assert "ServiceUnavailable" in (status.pending[0].error or "")
+    assert sync.plan(RULES).commands == (), "it is not queued twice"
+    with pytest.raises(ProviderError, match="have not reached MTurk"):
+        sync.requirements(RULES)  # a HIT published now would not see the change
+    english = sync.requirements(RULES, allow_undelivered=True)[0]["QualificationTypeId"]
     assert fake.worker_values(english)["A2BBBBBB"] == 1
 
     fake.clear_faults()
@@ -224,7 +230,7 @@ def test_a_grant_made_while_mturk_is_down_is_delivered_later(
     assert fake.worker_values(english)["A2BBBBBB"] == 7
 
 
-def test_a_refused_command_is_recorded_with_the_error_and_proposed_again(
+def test_a_throttled_command_stays_pending_and_is_sent_again(
     ledger: Ledger, fake: FakeMTurk
 ) -> None:
     populate(ledger)
@@ -233,11 +239,43 @@ def test_a_refused_command_is_recorded_with_the_error_and_proposed_again(
     ledger.grant(A1, "english", value=9)
     fake.fail_next("AssociateQualificationWithWorker", kind="throttle", times=50)
     report = sync.apply(RULES)
-    assert report.stopped  # throttled past every retry: treated as unreachable
+    assert report.stopped  # throttled past every retry
+    assert report.left_pending == 1
     fake.clear_faults()
-    assert [c.subject for c in sync.plan(RULES).commands] == [A1]
+    plan = sync.plan(RULES)
+    assert plan.commands == ()
+    assert [c.subject for c in plan.pending] == [A1]
+    assert sync.apply(RULES).succeeded == 1
+    assert sync.status().counts.get("pending", 0) == 0
+
+
+def test_a_refused_command_is_recorded_with_the_error_and_proposed_again(
+    ledger: Ledger, fake: FakeMTurk
+) -> None:
+    """Someone deletes the crowdledger type by hand on MTurk: every grant of it is refused
+    (and recorded as failed, with MTurk's error); pull finds the type gone; re-creating
+    it fails while MTurk keeps the deleted name reserved, and the error says so."""
+    populate(ledger)
+    sync = MTurkSync(ledger, mturk_client(fake))
     sync.apply(RULES)
-    assert sync.plan(RULES).commands == ()
+    english = sync.requirements(RULES)[0]["QualificationTypeId"]
+    mturk_client(fake).delete_qualification_type(QualificationTypeId=english)
+    ledger.grant(A1, "english", value=9)
+
+    report = sync.apply(RULES)
+    assert [o.code for o in report.failed] == ["AWS.MechanicalTurk.QualificationTypeDoesNotExist"]
+    assert not report.stopped, "a refusal does not stop the others"
+    status = sync.status()
+    assert status.counts["failed"] == 1
+    assert "does not exist" in (status.failed[0].error or "")
+    assert status.failed[0].fact_value == "9", "status says what was refused"
+    assert [c.subject for c in sync.plan(RULES).commands] == [A1], "proposed again"
+
+    drift = sync.pull(RULES, record=True)
+    assert ("type", "english", "") in {item.fact for item in drift.items}
+    again = sync.apply(RULES)
+    (refused,) = [o for o in again.failed if o.command.kind == "type"]
+    assert "up to 48 hours" in (refused.error or "")
 
 
 def test_a_crash_between_send_and_mark_done_resumes_without_duplicates(
@@ -265,7 +303,7 @@ def test_a_crash_between_send_and_mark_done_resumes_without_duplicates(
     assert report.failed == []
     assert report.left_pending == 0
     assert sync.status().counts.get("pending", 0) == 0
-    assert len(fake.qualification_types()) == 4, "the resent creation adopted its type"
+    assert len(fake.qualification_types()) == 3, "the resent creation adopted its type"
     assert admitted(fake, sync, RULES, ledger.workers()) == ledger.eligible_workers(RULES)
 
 
@@ -310,10 +348,13 @@ def test_pull_reads_every_page_reports_drift_and_records_it_when_asked(
     assert drift.recorded == 0
     assert sync.plan(rules).commands == (), "pull changed nothing"
 
-    assert sync.pull(rules, record=True).recorded == 4
-    assert len(sync.plan(rules).commands) == 4
+    # The block made by hand keeps a worker out: reported, never recorded or lifted.
+    assert sync.pull(rules, record=True).recorded == 3
+    assert len(sync.plan(rules).commands) == 3
     sync.apply(rules)
-    assert sync.pull(rules).items == ()
+    (left,) = sync.pull(rules).items
+    assert (left.fact, left.managed) == (("block", "", "mturk:A0000149"), False)
+    assert "A0000149" in fake.blocks()
 
 
 def test_history_shows_what_mturk_was_told(ledger: Ledger, fake: FakeMTurk) -> None:
@@ -324,7 +365,6 @@ def test_history_shows_what_mturk_was_told(ledger: Ledger, fake: FakeMTurk) -> N
     assert {e.type for e in told} == {"ProviderCommandQueued", "ProviderCommandSucceeded"}
     assert {(e.key, e.fact_value) for e in told if e.type == "ProviderCommandSucceeded"} == {  # type: ignore[attr-defined]
         ("english", "2"),
-        ("masters", "1"),
         ("crowdledger-rules-transcription", "1"),
     }
 
@@ -405,3 +445,138 @@ def test_system_qualifications_pass_through(ledger: Ledger, fake: FakeMTurk) -> 
         AssignmentDurationInSeconds=600,
         QualificationRequirements=requirements,  # type: ignore[arg-type]
     )
+
+
+def test_a_second_sender_waits_for_the_lease(ledger: Ledger, fake: FakeMTurk) -> None:
+    from crowdledger.adapters.sync_lease import SendLease
+
+    populate(ledger)
+    sync = MTurkSync(ledger, mturk_client(fake))
+    other = SendLease(ledger._db, sync.target)
+    other.acquire()  # another live apply is sending this target's outbox
+    report = sync.apply(RULES)
+    assert report.stopped is not None
+    assert "another apply" in report.stopped
+    assert report.sent == 0
+    assert report.left_pending == report.queued > 0
+    other.release()
+    assert sync.apply(RULES).succeeded == report.queued
+
+
+def test_concurrent_appliers_never_send_a_stale_command_last(tmp_path: Any) -> None:
+    """A is slowed in the middle of sending a grant; the grant is revoked and B queues the
+    removal while A still sends. B must not send (A holds the lease), and A sends B's
+    removal after its own grant, so MTurk ends as the ledger says."""
+    import threading
+
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    fake = FakeMTurk()
+    with Ledger.open(url) as ledger:
+        populate(ledger)
+        first = MTurkSync(ledger, mturk_client(fake))
+        first.apply(RULES)
+        ledger.grant(A1, "english", value=5)  # A1 becomes eligible for english >= 2
+    entered, resume = threading.Event(), threading.Event()
+    handle = fake._handle
+
+    def slow(request: Any) -> Any:
+        if b"AssociateQualificationWithWorker" in request.headers.get("X-Amz-Target", b""):
+            entered.set()
+            resume.wait(10)
+        return handle(request)
+
+    fake._handle = slow  # type: ignore[method-assign]
+    reports: list[Any] = []
+
+    def apply_a() -> None:
+        with Ledger.open(url) as mine:
+            reports.append(MTurkSync(mine, mturk_client(fake)).apply(RULES))
+
+    thread = threading.Thread(target=apply_a)
+    thread.start()
+    assert entered.wait(10)
+    with Ledger.open(url) as ledger:
+        ledger.revoke(A1, "english", reason="cheated")
+        b = MTurkSync(ledger, mturk_client(fake)).apply(RULES)
+        assert b.stopped is not None
+        assert "another apply" in b.stopped
+        assert b.sent == 0
+        resume.set()
+        thread.join(10)
+        (a,) = reports
+        assert a.failed == []
+        assert a.left_pending == 0
+        sync = MTurkSync(ledger, mturk_client(fake))
+        english = sync.requirements(RULES)[0]["QualificationTypeId"]
+        assert "A1AAAAAA" not in fake.worker_values(english)
+        assert sync.plan(RULES).commands == ()
+        assert sync.pull(RULES).items == ()
+
+
+def test_a_grant_whose_reply_was_lost_is_sent_again_and_a_revoke_still_wins(
+    ledger: Ledger, fake: FakeMTurk
+) -> None:
+    """MTurk carries out the grant but every reply is lost: the command stays pending
+    (it may have taken effect), and a revocation queued after it is sent after it."""
+    populate(ledger)
+    sync = MTurkSync(ledger, mturk_client(fake, max_attempts=1))
+    sync.apply(RULES)
+    ledger.grant(A1, "english", value=5)
+    handle = fake._handle
+    lose = {"left": 2}
+
+    def applied_but_unanswered(request: Any) -> Any:
+        answer = handle(request)
+        target = request.headers.get("X-Amz-Target", b"")
+        if b"AssociateQualificationWithWorker" in target and lose["left"]:
+            lose["left"] -= 1
+            fake.fail_next("AssociateQualificationWithWorker", kind="http503")
+            return handle(request)  # the 503 stands in for the lost reply
+        return answer
+
+    fake._handle = applied_but_unanswered  # type: ignore[method-assign]
+    report = sync.apply(RULES)
+    fake._handle = handle  # type: ignore[method-assign]
+    assert report.left_pending == 1
+    english = sync.requirements(RULES, allow_undelivered=True)[0]["QualificationTypeId"]
+    assert fake.worker_values(english)["A1AAAAAA"] == 5, "MTurk did take it"
+
+    ledger.revoke(A1, "english", reason="cheated")
+    sync.apply(RULES)
+    assert "A1AAAAAA" not in fake.worker_values(english)
+    assert sync.pull(RULES).items == ()
+
+
+def test_rules_that_a_newcomer_satisfies_become_does_not_exist(
+    ledger: Ledger, fake: FakeMTurk
+) -> None:
+    """ "Has not done the pilot" cannot be checked by MTurk; a worker the ledger has
+    never seen satisfies it, so the gate excludes the known workers who fail it with a
+    DoesNotExist type instead of requiring a grant newcomers could never have."""
+    ledger.record_submission(A1, task="pilot", submission="p1")
+    ledger.record_submission(A2, task="main", submission="m1")
+    rules = {"name": "fresh", "rule": {"not": {"participated_in": ["pilot"]}}}
+    sync = MTurkSync(ledger, mturk_client(fake))
+    plan = sync.plan(rules)
+    assert any("crowdledger-excluded-fresh" in n and "DoesNotExist" in n for n in plan.notes)
+    sync.apply(rules)
+    requirements = sync.requirements(rules)
+    assert [r["Comparator"] for r in requirements] == ["DoesNotExist"]
+    assert not fake.admits("A1AAAAAA", requirements)
+    assert fake.admits("A2BBBBBB", requirements)
+    assert fake.admits("A8NEWCOMER", requirements), "a newcomer needs to request nothing"
+    assert ledger.check("mturk:A8NEWCOMER", rules).eligible
+
+
+def test_credentials_in_the_endpoint_never_reach_the_ledger(ledger: Ledger) -> None:
+    import boto3
+
+    client = boto3.client(
+        "mturk",
+        region_name="us-east-1",
+        endpoint_url="https://user:s3cret@mturk-proxy.example:8443",
+        aws_access_key_id="AKIAEXAMPLEEXAMPLE00",
+        aws_secret_access_key="x",
+    )
+    sync = MTurkSync(ledger, client)
+    assert sync.target == "mturk:production@mturk-proxy.example:8443"

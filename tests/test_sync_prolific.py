@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+import respx
 
 from crowdledger import Ledger
 from crowdledger.adapters.prolific import ProlificAPI, ProlificSync
@@ -318,3 +319,97 @@ def test_errors_name_the_request_and_never_the_token(ledger: Ledger) -> None:
     assert "HTTP 401" in str(caught.value)
     assert "participant-groups" in str(caught.value)
     assert "s3cret" not in str(caught.value)
+
+
+def test_rules_that_a_newcomer_satisfies_keep_the_study_open_to_newcomers(
+    ledger: Ledger, fake: FakeProlific
+) -> None:
+    ledger.record_submission(P[0], task="pilot", submission="p1")
+    ledger.record_submission(P[1], task="main", submission="m1")
+    ledger.block(P[2], scope="project:fresh")
+    rules = {
+        "name": "fresh",
+        "rule": {"not": {"participated_in": ["pilot"]}},
+        "blocked_scopes": ["global", "project:fresh"],
+    }
+    study = fake.add_study()
+    sync = make_sync(ledger, fake, study)
+    sync.apply(rules)
+    filters = {f["filter_id"] for f in fake.study_filters(study)}
+    assert filters == {"participant_group_blocklist"}, "no allowlist: newcomers may come"
+    newcomer = "cccccccccccccccccccccccc"
+    assert fake.admits(study, newcomer)
+    assert ledger.check(f"prolific:{newcomer}", rules).eligible
+    assert admitted(fake, study, P[:3]) == {P[1]}
+
+
+def test_the_studys_other_filters_are_kept(ledger: Ledger, fake: FakeProlific) -> None:
+    populate(ledger)
+    theirs = {"filter_id": "custom_blocklist", "selected_values": [f"{9:024x}"]}
+    study = fake.add_study(filters=[theirs])
+    sync = make_sync(ledger, fake, study)
+    sync.apply(RULES)
+    filters = {f["filter_id"]: f for f in fake.study_filters(study)}
+    assert filters["custom_blocklist"] == theirs, "a filter the researcher set stays"
+    assert "participant_group_allowlist" in filters
+    assert sync.pull(RULES).items == ()
+    assert sync.apply(RULES).sent == 0
+
+
+def test_a_group_whose_creation_reply_was_lost_is_not_created_twice(
+    ledger: Ledger, fake: FakeProlific
+) -> None:
+    populate(ledger)
+    study = fake.add_study()
+    handle = fake._handle
+    lost = {"left": 1}
+
+    def created_but_unanswered(request: httpx.Request, base_path: str) -> httpx.Response:
+        answer = handle(request, base_path)
+        creating = request.method == "POST" and request.url.path.endswith("participant-groups/")
+        if creating and lost["left"]:
+            lost["left"] -= 1
+            return httpx.Response(504, json={"error": {"detail": "gateway timeout"}})
+        return answer
+
+    fake._handle = created_but_unanswered  # type: ignore[method-assign]
+    sleeps: list[float] = []
+    sync = make_sync(ledger, fake, study, sleeps)
+    report = sync.apply(RULES)
+    assert report.failed == []
+    assert sorted(g["name"] for g in fake.groups().values()) == [
+        "crowdledger:survey:blocked",
+        "crowdledger:survey:eligible",
+    ]
+    assert admitted(fake, study, P) == {P[2], P[4]}
+
+
+def test_a_next_link_to_another_host_is_not_followed() -> None:
+    router = respx.Router(assert_all_called=False)
+    router.get("https://api.prolific.com/api/v1/participant-groups/").mock(
+        return_value=httpx.Response(
+            200,
+            json={
+                "results": [{"id": "a", "name": "x"}],
+                "_links": {"next": {"href": "https://collector.example/steal?offset=1"}},
+            },
+        )
+    )
+    client = httpx.Client(
+        base_url=FakeProlific.BASE_URL,
+        headers={"Authorization": "Token s3cret"},
+        transport=httpx.MockTransport(router.handler),
+    )
+    api = ProlificAPI(client, sleep=lambda _s: None)
+    with pytest.raises(ProviderError, match="not following it"):
+        list(api.pages("participant-groups/", {"workspace_id": "w"}))
+    assert all(call.request.url.host == "api.prolific.com" for call in router.calls)
+
+
+def test_retry_after_is_capped(ledger: Ledger, fake: FakeProlific) -> None:
+    populate(ledger)
+    sleeps: list[float] = []
+    fake.fail_next(status=429, times=1, retry_after=86_400)
+    sync = make_sync(ledger, fake, fake.add_study(), sleeps)
+    assert sync.apply(RULES).failed == []
+    assert sleeps[0] == 60.0

@@ -1,5 +1,9 @@
 """After ``apply``, the provider's gate admits exactly the workers the ledger admits.
 
+Known workers as ``eligible_workers`` decides them; workers the ledger has never seen as
+``check`` decides them (a gate that needs a grant shuts them out, one built from
+exclusions lets them in, each exactly when the ledger would).
+
 Random ledgers and random rule sets (the strategies of the rules property test), synced
 to both fakes while they throttle and fail every few calls; then more random history
 and another apply. For every known worker of the provider, MTurk's requirements plus its
@@ -54,18 +58,23 @@ def gated_rule_sets(draw: st.DrawFn) -> dict[str, Any]:
     return spec
 
 
+# Workers no command ever names: the ledger has never seen them.
+NEWCOMERS = ["mturk:A7N7N7N7N7N7N7", "prolific:bbbbbbbbbbbbbbbbbbbbbbbb"]
+
+
 def mturk_admitted(fake: FakeMTurk, sync: MTurkSync, rules: RuleSet) -> set[str]:
     requirements = sync.requirements(rules)
     blocked = fake.blocks()
     return {
         w
-        for w in WORKERS
+        for w in [*WORKERS, *NEWCOMERS]
         if w.startswith("mturk:") and w[6:] not in blocked and fake.admits(w[6:], requirements)
     }
 
 
 def prolific_admitted(fake: FakeProlific, study: str) -> set[str]:
-    return {w for w in WORKERS if w.startswith("prolific:") and fake.admits(study, w[9:])}
+    everybody = [*WORKERS, *NEWCOMERS]
+    return {w for w in everybody if w.startswith("prolific:") and fake.admits(study, w[9:])}
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -104,13 +113,16 @@ def test_after_apply_the_providers_admit_exactly_the_eligible_workers(
             for sync in (to_mturk, to_prolific):
                 report = sync.apply(rules)
                 assert (report.failed, report.left_pending) == ([], 0), report.to_json()
-            # Among the workers the ledger knows (a native DoesNotExist also admits
-            # strangers, which the ledger cannot decide about).
-            eligible, known = ledger.eligible_workers(rules), set(ledger.workers())
-            assert mturk_admitted(mturk, to_mturk, rules) & known == {
+            # The known workers the ledger admits, and the newcomers a check of them
+            # admits (a worker with no history): exactly those, on both providers.
+            known = set(ledger.workers())
+            eligible = ledger.eligible_workers(rules)
+            strangers = [w for w in [*WORKERS, *NEWCOMERS] if w not in known]
+            eligible |= {w for w in strangers if ledger.check(w, rules).eligible}
+            assert mturk_admitted(mturk, to_mturk, rules) == {
                 w for w in eligible if w.startswith("mturk:")
             }
-            assert prolific_admitted(prolific, study) & known == {
+            assert prolific_admitted(prolific, study) == {
                 w for w in eligible if w.startswith("prolific:")
             }
             writes = len(mturk.calls), len(prolific.requests)

@@ -78,6 +78,8 @@ _EVENTS = {
 _WRITE_MODEL = """
 CREATE TABLE IF NOT EXISTS cl_meta (
     key TEXT PRIMARY KEY, value TEXT NOT NULL)
+CREATE TABLE IF NOT EXISTS cl_sync_leases (
+    target TEXT PRIMARY KEY, holder TEXT NOT NULL, expires TEXT NOT NULL)
 CREATE TABLE IF NOT EXISTS cl_idempotency (
     key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL,
     first_position BIGINT NOT NULL, last_position BIGINT NOT NULL)

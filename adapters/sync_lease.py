@@ -1,0 +1,81 @@
+"""One sender per provider account: a lease on a target's outbox.
+
+Planning and queueing hold the ledger's write lock, but sending cannot (it waits on the
+network). Two appliers sending the same outbox at once could each send a stale copy of
+a command after the other sent a newer one about the same fact; so sending needs the
+lease. It is a row in the write model with an expiry, renewed before every batch (a
+holder that lost it stops). A process that dies holding it is taken over at once on the
+same machine; from another machine, once the lease runs out (``SendLease.ttl``).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from datetime import UTC, datetime, timedelta
+
+from crowdledger.adapters.store.database import Database
+from crowdledger.adapters.store.event_log import EventLog
+from crowdledger.domain.errors import LedgerError
+from crowdledger.domain.ids import new_uuid4
+
+__all__ = ["SendLease", "SyncBusyError"]
+
+
+class SyncBusyError(LedgerError):
+    """Another process holds the lease on this target's outbox."""
+
+
+def _died(holder: str) -> bool:
+    """Whether the holder was a process on this machine that no longer runs (killed
+    mid-apply): its lease need not be waited out."""
+    host, _, rest = holder.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, another user's
+    return False
+
+
+class SendLease:
+    ttl = timedelta(minutes=2)
+
+    def __init__(self, db: Database, target: str) -> None:
+        self._db = db
+        self.target = target
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{new_uuid4().hex[:8]}"
+
+    def acquire(self) -> None:
+        """Take the lease, or renew it; raise SyncBusyError if another process has it."""
+        now = datetime.now(UTC)
+        with self._db.log_transaction() as cur:
+            EventLog.take_lock(cur)
+            row = cur.execute(
+                "SELECT holder, expires FROM cl_sync_leases WHERE target = ?", (self.target,)
+            ).fetchone()
+            if row is not None and row[0] != self.holder:
+                expires = datetime.fromisoformat(row[1])
+                if expires > now and not _died(row[0]):
+                    raise SyncBusyError(
+                        f"another apply ({row[0]}) is sending to {self.target} until "
+                        f"{expires.isoformat(timespec='seconds')} at the latest; "
+                        "the commands wait in the outbox"
+                    )
+            cur.execute("DELETE FROM cl_sync_leases WHERE target = ?", (self.target,))
+            cur.execute(
+                "INSERT INTO cl_sync_leases (target, holder, expires) VALUES (?, ?, ?)",
+                (self.target, self.holder, (now + self.ttl).isoformat()),
+            )
+
+    def release(self) -> None:
+        with self._db.log_transaction() as cur:
+            EventLog.take_lock(cur)
+            cur.execute(
+                "DELETE FROM cl_sync_leases WHERE target = ? AND holder = ?",
+                (self.target, self.holder),
+            )
