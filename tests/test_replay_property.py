@@ -176,3 +176,33 @@ def test_replay_equals_incremental_state_postgres(sequence: list[Command], tmp_p
     clock = Clock()
     with fresh_postgres_url() as url, Ledger.open(url, clock=clock) as ledger:
         check_replays(ledger, clock, tmp_path, sequence)
+
+
+def test_large_batches_take_the_bulk_path_and_agree(ledger: Ledger, tmp_path: Path) -> None:
+    """Batches of thousands of rows are written another way (COPY on PostgreSQL): a
+    catch-up in one batch, a rebuild and a catch-up in small batches all agree."""
+    from crowdledger.adapters.store.database import COPY_ROWS
+
+    workers = [f"mturk:A{n:09d}" for n in range(COPY_ROWS + 500)]
+    lines = []
+    with Ledger.open("memory://") as source:
+        source.define("english")
+        for n, worker in enumerate(workers):
+            source.grant(worker, "english", value=n % 7)
+            source.record_submission(worker, task=f"t{n % 3}", submission=f"s{n}")
+            if n % 2:
+                source.approve(f"s{n}")
+        source.block(workers[0], reason="spam")
+        path = tmp_path / "history.jsonl"
+        source.export(path)
+        lines = path.read_text().splitlines()
+    assert len(lines) > 3 * COPY_ROWS
+    ledger.import_(path)
+    ledger.catch_up()  # one batch of BULK_BATCH rows: thousands of rows per table
+    after_import = tables(ledger)
+    assert len(after_import["cl_values"]) == len(workers)
+    ledger.rebuild()
+    assert tables(ledger) == after_import
+    ledger.rebuild(batch=700)  # small batches: the row-by-array path
+    assert tables(ledger) == after_import
+    assert ledger.stats(workers[1])["approved"] == 1

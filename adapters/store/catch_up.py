@@ -25,8 +25,16 @@ BATCH = 10_000
 BULK_BATCH = 50_000
 
 
+_TYPE_NAMES: dict[str, str] = {}
+
+
 def type_name(topic: str) -> str:
-    return topic.rpartition(":")[2]
+    """``QualificationGranted`` for ``crowdledger:QualificationGranted`` (a handful of
+    topics, looked up millions of times in a rebuild)."""
+    name = _TYPE_NAMES.get(topic)
+    if name is None:
+        name = _TYPE_NAMES[topic] = topic.rpartition(":")[2]
+    return name
 
 
 def apply_rows(cur: Cursor, rows: Sequence[tuple[int, str, bytes]], old_position: int) -> int:

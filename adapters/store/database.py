@@ -106,17 +106,40 @@ class Cursor:
             else "DO NOTHING"
         )
         tail = f"ON CONFLICT ({', '.join(conflict)}) {action}"
+        if self._pyformat and len(rows) >= COPY_ROWS:
+            self._copy_insert(table, columns, types, rows, tail)
+            return
         if self._pyformat and len(rows) > 1:
-            arrays = ", ".join(f"%s::{t}[]" for t in types)
+            arrays = ", ".join(f"%b::{t}[]" for t in types)
             sql = (
                 f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays}) {tail}"
             )
-            self._raw.execute(sql, [list(column) for column in zip(*rows, strict=True)])
+            self._raw.execute(sql, _columns(rows))
             return
         marks = ", ".join("?" for _ in columns)
         self.executemany(
             f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}) {tail}", rows
         )
+
+    def _copy_insert(
+        self,
+        table: str,
+        columns: Sequence[str],
+        types: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        tail: str,
+    ) -> None:
+        """Many rows into PostgreSQL: COPY into a temporary table (formatted in C), then
+        one INSERT ... SELECT with the conflict clause."""
+        names = ", ".join(columns)
+        staging = f"cl_staging_{table}_{len(columns)}"
+        spec = ", ".join(f"{c} {t}" for c, t in zip(columns, types, strict=True))
+        self._raw.execute(f"CREATE TEMP TABLE IF NOT EXISTS {staging} ({spec}) ON COMMIT DROP")
+        with self._raw.copy(f"COPY {staging} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        self._raw.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {staging} {tail}")
+        self._raw.execute(f"TRUNCATE {staging}")
 
     def add_many(
         self, table: str, key: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
@@ -126,13 +149,13 @@ class Cursor:
         if not rows:
             return
         if self._pyformat and len(rows) > 1:
-            arrays = ", ".join(["%s::text[]", *("%s::bigint[]" for _ in columns)])
+            arrays = ", ".join(["%b::text[]", *("%b::bigint[]" for _ in columns)])
             sets = ", ".join(f"{c} = t.{c} + d.{c}" for c in columns)
             sql = (
                 f"UPDATE {table} AS t SET {sets} FROM unnest({arrays}) AS d({key}, {', '.join(columns)}) "
                 f"WHERE t.{key} = d.{key}"
             )
-            self._raw.execute(sql, [list(column) for column in zip(*rows, strict=True)])
+            self._raw.execute(sql, _columns(rows))
             return
         sets = ", ".join(f"{c} = {c} + ?" for c in columns)
         self.executemany(
@@ -145,10 +168,10 @@ class Cursor:
         if not rows:
             return
         if self._pyformat and len(rows) > 1:
-            arrays = ", ".join("%s::text[]" for _ in keys)
+            arrays = ", ".join("%b::text[]" for _ in keys)
             match = " AND ".join(f"t.{k} = d.{k}" for k in keys)
             sql = f"DELETE FROM {table} AS t USING unnest({arrays}) AS d({', '.join(keys)}) WHERE {match}"
-            self._raw.execute(sql, [list(column) for column in zip(*rows, strict=True)])
+            self._raw.execute(sql, _columns(rows))
             return
         match = " AND ".join(f"{k} = ?" for k in keys)
         self.executemany(f"DELETE FROM {table} WHERE {match}", rows)
@@ -161,6 +184,17 @@ class Cursor:
     def raw(self) -> Any:
         """The driver's own cursor, for bulk paths (PostgreSQL COPY)."""
         return self._raw
+
+
+# From this many rows on, PostgreSQL writes go through COPY.
+COPY_ROWS = 2000
+
+
+def _columns(rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
+    """Rows as one list per column, each sent as one array. Binary: psycopg's text
+    array format quotes every element with a regular expression, which costs more than
+    everything else in a rebuild."""
+    return [list(column) for column in zip(*rows, strict=True)]
 
 
 @dataclass(frozen=True)
