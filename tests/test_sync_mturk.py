@@ -137,9 +137,9 @@ def test_revoke_unblock_and_expiry_reach_mturk(
 
 
 def test_a_type_of_that_name_is_adopted_not_duplicated(ledger: Ledger) -> None:
-    fake = FakeMTurk(page_size_cap=7)
-    for n in range(30):  # the existing type is on a later page of every listing
-        fake.seed_qualification_type(f"other-{n:02}")
+    fake = FakeMTurk()
+    for n in range(120):  # more than 100 types: the existing one is on a later page
+        fake.seed_qualification_type(f"other-{n:03}")
     existing = fake.seed_qualification_type("english")
     populate(ledger)
     sync = MTurkSync(ledger, mturk_client(fake))
@@ -148,6 +148,9 @@ def test_a_type_of_that_name_is_adopted_not_duplicated(ledger: Ledger) -> None:
     assert sync.requirements(RULES)[0]["QualificationTypeId"] == existing
     names = [t["Name"] for t in fake.qualification_types().values()]
     assert names.count("english") == 1
+    listings = [p for op, p in fake.calls if op == "ListQualificationTypes"]
+    assert len(listings) >= 2, "the listing went past its first page"
+    assert sync.pull(RULES).items == ()
 
 
 def test_two_ledgers_racing_for_a_type_share_it(tmp_path: Any, fake: FakeMTurk) -> None:
