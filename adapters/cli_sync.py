@@ -145,6 +145,8 @@ def _print_report(report: ApplyReport) -> None:
     )
     for outcome in report.failed:
         typer.echo(f"  failed   {outcome.command.describe()}: {outcome.error}")
+    for outcome in report.unanswered:
+        typer.echo(f"  no answer {outcome.command.describe()}: {outcome.error}")
     if report.stopped:
         typer.echo(f"  stopped: {report.stopped}")
 

@@ -57,6 +57,10 @@ __all__ = ["NOW", "CommandRunner", "Decide", "Session", "decisions"]
 
 A = TypeVar("A", bound=LedgerAggregate[Any])
 
+# A provider command sent this many times without an answer is given up (and planned
+# again): it may have taken effect, which the next plan or a pull corrects.
+MAX_UNANSWERED = 5
+
 # Stands for "when the command runs": resolved once the write lock is held.
 NOW = datetime.min.replace(tzinfo=UTC)
 
@@ -380,12 +384,18 @@ class decisions:  # noqa: N801 - a namespace of decision builders
                     fields["fact_value"] = outcome.value
                     last = stream.succeed(ctx, command_id=outcome.command_id, **fields)
                 else:
+                    # Unanswered too often: give up on it, so that it is planned again
+                    # and queued behind what came after it instead of holding it up.
+                    again = outcome.retryable and stream.unanswered + 1 < MAX_UNANSWERED
+                    error = outcome.error or "failed"
+                    if outcome.retryable and not again:
+                        error = f"no answer after {MAX_UNANSWERED} tries, given up: {error}"
                     last = stream.fail(
                         ctx,
                         command_id=outcome.command_id,
-                        error=outcome.error or "failed",
+                        error=error,
                         error_code=outcome.code,
-                        retryable=outcome.retryable,
+                        retryable=again,
                         **fields,
                     )
             return last

@@ -271,7 +271,9 @@ class MTurkProvider:
         return str(created["QualificationType"]["QualificationTypeId"])
 
     # -- observing -------------------------------------------------------------------------
-    def observe(self, gate: Gate, ids: Mapping[str, str]) -> dict[FactKey, str]:
+    def observe(
+        self, gate: Gate, ids: Mapping[str, str], held: Mapping[FactKey, str]
+    ) -> dict[FactKey, str]:
         try:
             return self._observe(gate)
         except (ClientError, BotoCoreError) as exc:
@@ -351,31 +353,30 @@ class MTurkSync(Sync):
     ) -> list[dict[str, Any]]:
         """QualificationRequirements for ``create_hit``/``create_hit_type``.
 
-        Every type they name must have been created by an apply, and every command of
-        this gate delivered (``allow_undelivered`` skips the second check)."""
-        gate = self.mturk.compile(as_ruleset(rules))
+        Every type they name must have been created by an apply, and MTurk must hold what
+        the ledger says it should: nothing of this gate pending, nothing left to plan
+        (``allow_undelivered`` skips that second check)."""
+        ruleset = as_ruleset(rules)
+        gate = self.mturk.compile(ruleset)
         with self.ledger._reading() as (tx, _model):
-            facts = ProviderFacts(tx.views)
-            ids = facts.ids(self.target, "type")
-            scopes = set(gate.scopes())
-            undelivered = [
-                row
-                for row in facts.commands(self.target, ["pending", "failed"])
-                if (row.kind, row.key) in scopes
-            ]
+            ids = ProviderFacts(tx.views).ids(self.target, "type")
         missing = [r.type_name for r in gate.requirements if r.type_name and r.type_name not in ids]
         if missing:
             raise ProviderError(
                 f"run `sync apply` first: no MTurk type yet for {', '.join(sorted(set(missing)))}",
                 code="TypeNotCreated",
             )
-        if undelivered and not allow_undelivered:
-            raise ProviderError(
-                f"{len(undelivered)} command(s) of this gate have not reached MTurk (see "
-                "`sync status`): a HIT published now could admit workers the ledger excludes; "
-                "run `sync apply` until they are delivered",
-                code="Undelivered",
-            )
+        if not allow_undelivered:
+            plan, scopes = self.plan(ruleset), set(gate.scopes())
+            waiting = [c for c in plan.pending if (c.kind, c.key) in scopes]
+            if plan.commands or waiting:
+                raise ProviderError(
+                    f"MTurk is not yet in line with the ledger for this gate ({len(waiting)} "
+                    f"command(s) pending, {len(plan.commands)} to plan; see `sync status`): a "
+                    "HIT published now could admit workers the ledger excludes; run `sync "
+                    "apply` until nothing is left",
+                    code="Undelivered",
+                )
         return [r.resolve(ids) for r in gate.requirements]
 
     def ingest(

@@ -24,7 +24,7 @@ honouring ``Retry-After``; the token never appears in errors or in the ledger.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence, Set
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from itertools import groupby
 from typing import TYPE_CHECKING, Any
@@ -56,6 +56,7 @@ from crowdledger.rules.gates import (
     resolve_filters,
 )
 from crowdledger.rules.ruleset import RuleSet
+from crowdledger.rules.study_filters import GROUP_FILTERS, FilterConflict, merged, ours
 from crowdledger.rules.sync_plan import FactKey
 
 if TYPE_CHECKING:
@@ -327,9 +328,8 @@ class ProlificProvider:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _set_filters(self, study: str, filters: list[dict[str, Any]], context: SendContext) -> str:
-        """Set the filters the gate manages, keeping the study's others (age, country...)."""
+        """Make the sync's part of the study's filters ``filters``, keeping the rest."""
         wanted = resolve_filters(filters, context.ids)
-        managed = {f["filter_id"] for f in wanted}
         unresolved = [
             v
             for f in wanted
@@ -342,10 +342,11 @@ class ProlificProvider:
                 "has not been created",
                 code="group_not_created",
             )
+        groups, managed = _share(wanted, context.ids, context.held.get(("study", study, "")))
         current = self.api.request("GET", f"studies/{study}/")
         existing = current.get("filters") or []
         if current.get("status") != "UNPUBLISHED":
-            if _managed_json(existing, managed) == filters_json(wanted):
+            if filters_json(ours(existing, groups, managed)) == filters_json(wanted):
                 return filters_json(wanted)
             raise ProviderError(
                 f"study {study} is {current.get('status')}: its filters are frozen once it is "
@@ -353,12 +354,17 @@ class ProlificProvider:
                 "study with them (see `sync plan`) or sync an unpublished study",
                 code="study_published",
             )
-        kept = [f for f in existing if f.get("filter_id") not in managed]
-        self.api.request("PATCH", f"studies/{study}/", json={"filters": [*kept, *wanted]})
+        try:
+            new = merged(existing, wanted, groups, managed - {f["filter_id"] for f in wanted})
+        except FilterConflict as conflict:
+            raise ProviderError(f"study {study}: {conflict}", code="filter_conflict") from None
+        self.api.request("PATCH", f"studies/{study}/", json={"filters": new})
         return filters_json(wanted)
 
     # -- observing -------------------------------------------------------------------------
-    def observe(self, gate: Gate, ids: Mapping[str, str]) -> dict[FactKey, str]:
+    def observe(
+        self, gate: Gate, ids: Mapping[str, str], held: Mapping[FactKey, str]
+    ) -> dict[FactKey, str]:
         assert isinstance(gate, ProlificGate)
         actual: dict[FactKey, str] = {}
         by_name: dict[str, list[str]] = {}
@@ -374,13 +380,27 @@ class ProlificProvider:
                 actual["member", name, f"prolific:{member['participant_id']}"] = ""
         if gate.study is not None:
             study = self.api.request("GET", f"studies/{gate.study}/")
-            managed = gate.managed_filters()
-            actual["study", gate.study, ""] = _managed_json(study.get("filters") or [], managed)
+            wanted = resolve_filters(gate.filters(), ids)
+            groups, managed = _share(wanted, ids, held.get(("study", gate.study, "")))
+            part = ours(study.get("filters") or [], groups, managed)
+            actual["study", gate.study, ""] = filters_json(part)
         return actual
 
 
-def _managed_json(filters: Sequence[Mapping[str, Any]], managed: Set[str]) -> str:
-    return filters_json([f for f in filters if f.get("filter_id") in managed])
+def _share(
+    wanted: Sequence[Mapping[str, Any]], ids: Mapping[str, str], previous: str | None
+) -> tuple[set[str], set[str]]:
+    """What of a study's filters is the sync's: group ids (its own groups, and those its
+    rules name now or named when it last set them) and whole filters (by id)."""
+    before = orjson.loads(previous) if previous else []
+    groups = set(ids.values())
+    managed: set[str] = set()
+    for flt in [*wanted, *before]:
+        if flt["filter_id"] in GROUP_FILTERS:
+            groups.update(flt.get("selected_values") or [])
+        else:
+            managed.add(flt["filter_id"])
+    return groups, managed
 
 
 def _when(value: object) -> datetime | None:

@@ -19,7 +19,7 @@ unreachable after retrying, apply stops and leaves the rest pending.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence, Set
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -35,7 +35,13 @@ from crowdledger.domain.ids import new_uuid4
 from crowdledger.projections.projector import ProviderCommandRow
 from crowdledger.rules.gates import Gate, desired_facts, resolve_groups
 from crowdledger.rules.ruleset import RuleSet
-from crowdledger.rules.sync_plan import FactKey, SyncCommand, apply_commands, diff, send_order
+from crowdledger.rules.sync_plan import (
+    FactKey,
+    SyncCommand,
+    apply_commands,
+    diff,
+    in_send_order,
+)
 
 if TYPE_CHECKING:
     from crowdledger.adapters.ledger import Ledger
@@ -109,6 +115,8 @@ class SendContext:
     ids: dict[str, str]
     descriptions: Mapping[str, str] = field(default_factory=dict)
     reason: str = "crowdledger sync"
+    # What the ledger believes the provider holds (study filters: what the sync set).
+    held: Mapping[FactKey, str] = field(default_factory=dict)
 
 
 class Provider(Protocol):
@@ -125,8 +133,11 @@ class Provider(Protocol):
     def send(self, batch: Sequence[QueuedCommand], context: SendContext) -> Iterator[Outcome]:
         """Carry out the commands in order, yielding one outcome per command."""
 
-    def observe(self, gate: Gate, ids: Mapping[str, str]) -> dict[FactKey, str]:
-        """What the provider actually holds within the gate's scopes (every page)."""
+    def observe(
+        self, gate: Gate, ids: Mapping[str, str], held: Mapping[FactKey, str]
+    ) -> dict[FactKey, str]:
+        """What the provider actually holds within the gate's scopes (every page);
+        ``held`` is what the ledger believes it holds."""
 
 
 @dataclass(frozen=True)
@@ -176,7 +187,8 @@ class ApplyReport:
     queued: int = 0
     sent: int = 0
     succeeded: int = 0
-    failed: list[Outcome] = field(default_factory=list)
+    failed: list[Outcome] = field(default_factory=list)  # refused: proposed again by a plan
+    unanswered: list[Outcome] = field(default_factory=list)  # still pending: sent again
     left_pending: int = 0
     stopped: str | None = None  # why apply stopped before the outbox was empty
 
@@ -188,6 +200,10 @@ class ApplyReport:
             "succeeded": self.succeeded,
             "failed": [
                 {**_command_json(o.command), "error": o.error, "code": o.code} for o in self.failed
+            ],
+            "unanswered": [
+                {**_command_json(o.command), "error": o.error, "code": o.code}
+                for o in self.unanswered
             ],
             "left_pending": self.left_pending,
             "stopped": self.stopped,
@@ -353,8 +369,8 @@ class Sync:
             report.stopped = str(busy)
         else:
             try:
-                exclusions = self.provider.compile(ruleset).exclusions()
-                self._drain(report, run, context.reason or "", lease, exclusions)
+                gate = self.provider.compile(ruleset)
+                self._drain(report, run, context.reason or "", lease, gate)
             finally:
                 lease.release()
         report.left_pending = sync_status(self.ledger, self.target, limit=0).counts.get(
@@ -368,11 +384,12 @@ class Sync:
         run: str,
         reason: str,
         lease: SendLease,
-        exclusions: Set[tuple[str, str]],
+        gate: Gate,
     ) -> None:
         """Send the outbox until it is empty (commands queued meanwhile by another apply
         included), the provider stops answering, or the lease is lost."""
         sent_before: set[str] = set()
+        exclusions, scopes = gate.exclusions(), gate.scopes()
         while True:
             with self.ledger._reading() as (tx, _model):
                 facts = ProviderFacts(tx.views)
@@ -382,6 +399,7 @@ class Sync:
                     if r.command_id not in sent_before
                 ]
                 send = SendContext(
+                    held=facts.held(self.target, [s for s in scopes if s[0] == "study"]),
                     ids=_ids(facts, self.target),
                     descriptions={
                         name: d.description
@@ -393,26 +411,32 @@ class Sync:
                 return
             # Oldest first, except that what creates a type or group goes before what
             # needs its id, and what keeps workers out before what lets them in.
-            queue = sorted(
-                (QueuedCommand(r.command_id, pending_commands([r])[0]) for r in rows),
-                key=lambda q: send_order(q.command, exclusions),
+            queue = in_send_order(
+                [QueuedCommand(r.command_id, pending_commands([r])[0]) for r in rows],
+                lambda q: q.command,
+                exclusions,
             )
             sent_before |= {q.command_id for q in queue}
             for start in range(0, len(queue), self.batch):
-                if start:
-                    try:
-                        lease.acquire()  # renew, and make sure nobody took it over
-                    except SyncBusyError as busy:
-                        report.stopped = str(busy)
-                        return
-                if not self._send(queue[start : start + self.batch], send, report, run):
+                if not self._send(queue[start : start + self.batch], send, report, run, lease):
                     return
 
     def _send(
-        self, chunk: Sequence[QueuedCommand], send: SendContext, report: ApplyReport, run: str
+        self,
+        chunk: Sequence[QueuedCommand],
+        send: SendContext,
+        report: ApplyReport,
+        run: str,
+        lease: SendLease,
     ) -> bool:
-        """Send one batch and record the answers; False if the provider stopped answering."""
+        """Send one batch and record the answers; False if the provider stopped answering
+        or the lease was lost."""
         outcomes: list[Outcome] = []
+        try:
+            lease.acquire()  # renew, and make sure nobody took it over
+        except SyncBusyError as busy:
+            report.stopped = str(busy)
+            return False
         try:
             for outcome in self.provider.send(chunk, send):
                 outcomes.append(outcome)
@@ -421,14 +445,20 @@ class Sync:
                     report.succeeded += 1
                     if outcome.command.kind in ("type", "group") and outcome.value:
                         send.ids[outcome.command.key] = outcome.value
+                elif outcome.retryable:
+                    report.unanswered.append(outcome)
+                    report.stopped = (
+                        f"the provider did not answer after retrying ({outcome.error}); "
+                        "the command stays in the outbox and is sent again next time"
+                    )
+                    return False
                 else:
                     report.failed.append(outcome)
-                    if outcome.retryable:
-                        report.stopped = (
-                            f"the provider did not answer after retrying ({outcome.error}); "
-                            "the command stays in the outbox and is sent again next time"
-                        )
-                        return False
+                try:
+                    lease.keep()
+                except SyncBusyError as busy:
+                    report.stopped = str(busy)
+                    return False
         finally:
             if outcomes:
                 self._record(outcomes, run)
@@ -459,7 +489,7 @@ class Sync:
                 desired_facts(gate, SqlPopulation(tx.views), SqlLedgerFacts(tx.views), model.now()),
                 ids,
             )
-        actual = self.provider.observe(gate, ids)
+        actual = self.provider.observe(gate, ids, held)
         exclusions = gate.exclusions()
         items = []
         for fact in sorted(held.keys() | actual.keys()):

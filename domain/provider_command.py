@@ -50,11 +50,12 @@ class CommandNotPendingError(CommandRefused):
 
 
 class ProviderCommandState(StreamState):
-    __slots__ = ("status",)
+    __slots__ = ("status", "unanswered")
 
     def __init__(self) -> None:
         super().__init__()
         self.status: str | None = None
+        self.unanswered = 0  # tries that got no answer
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,7 @@ class ProviderCommandFailed(_CommandOutcome):
         assert isinstance(state, ProviderCommandState)
         super().evolve(state)
         state.status = "pending" if self.retryable else "failed"
+        state.unanswered += self.retryable
 
 
 @dataclass(frozen=True)
@@ -184,6 +186,10 @@ class ProviderCommand(LedgerAggregate[ProviderCommandState]):
     @property
     def status(self) -> str | None:
         return self.state.status
+
+    @property
+    def unanswered(self) -> int:
+        return self.state.unanswered
 
     def queue(self, context: Context, **fact: Any) -> ProviderCommandQueued:
         return self._record(ProviderCommandQueued, context, **fact)

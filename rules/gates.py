@@ -161,10 +161,6 @@ class ProlificGate(Gate):
     def exclusions(self) -> set[tuple[str, str]]:
         return {("member", self.blocked_group)}
 
-    def managed_filters(self) -> frozenset[str]:
-        """The filter ids the sync sets on the study; others are left as they are."""
-        return frozenset(f["filter_id"] for f in self.filters())
-
     def filters(self) -> list[dict[str, Any]]:
         """The study's filters, groups named by :func:`group_reference`."""
         filters = [dict(f) for f in self.native_filters]

@@ -9,8 +9,9 @@ and, for MTurk type names, blocks the name for up to 48 hours).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Set
+from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass
+from typing import TypeVar
 
 __all__ = [
     "ENSURED_KINDS",
@@ -18,10 +19,12 @@ __all__ = [
     "SyncCommand",
     "apply_commands",
     "diff",
+    "in_send_order",
     "send_order",
 ]
 
 FactKey = tuple[str, str, str]  # kind, key, subject
+T = TypeVar("T")
 # Facts whose value the provider chooses (an id): they are made to exist, never removed.
 ENSURED_KINDS = frozenset({"type", "group"})
 
@@ -61,16 +64,31 @@ class SyncCommand:
 
 
 def send_order(command: SyncCommand, exclusions: Set[tuple[str, str]] = frozenset()) -> int:
-    """Types and groups first (later commands need their ids), then what keeps workers
-    out (blocks, exclusion types, the block-list group: if an apply is cut short, the
-    gate errs on the closed side), then the rest, then study filters (which name the
-    groups). It depends on the fact alone, never on the operation, so sorting queued
-    commands by it (stably) never reorders two commands about the same fact."""
+    """Where a command goes when the outbox is sent, so that an apply cut short leaves
+    the gate closed rather than open: types and groups first (later commands need their
+    ids); then new exclusions (blocks, exclusion types, the block-list group); then
+    removals, then additions of what admits; then study filters (which name the groups);
+    lifted exclusions last."""
     if command.kind in ENSURED_KINDS:
         return 0
     if command.kind == "study":
-        return 3
-    return 1 if (command.kind, command.key) in exclusions else 2
+        return 4
+    if (command.kind, command.key) in exclusions:
+        return 1 if command.operation == "set" else 5
+    return 2 if command.operation == "remove" else 3
+
+
+def in_send_order(
+    commands: Sequence[T], command_of: Callable[[T], SyncCommand], exclusions: Set[tuple[str, str]]
+) -> list[T]:
+    """Queued commands (oldest first) sorted by :func:`send_order`, except that all the
+    commands about one fact keep the place of the first of them: they are never
+    reordered among themselves, whatever their operations."""
+    rank: dict[FactKey, int] = {}
+    for item in commands:
+        command = command_of(item)
+        rank.setdefault(command.fact, send_order(command, exclusions))
+    return sorted(commands, key=lambda item: rank[command_of(item).fact])
 
 
 def diff(
@@ -80,7 +98,7 @@ def diff(
     exclusions: Set[tuple[str, str]] = frozenset(),
 ) -> list[SyncCommand]:
     """The commands that turn ``held`` into ``desired`` within ``scopes``, in the order
-    they are best sent (:func:`send_order`; removals before additions).
+    they are best sent (:func:`send_order`).
 
     A desired value of None means "must exist, whatever its value" (types, groups).
     """
@@ -95,7 +113,7 @@ def diff(
         if kind in ENSURED_KINDS or (kind, key) not in owned or fact in desired:
             continue
         commands.append(SyncCommand("remove", *fact, None))
-    commands.sort(key=lambda c: (send_order(c, exclusions), c.operation != "remove", c.fact))
+    commands.sort(key=lambda c: (send_order(c, exclusions), c.fact))
     return commands
 
 
