@@ -583,3 +583,25 @@ def test_credentials_in_the_endpoint_never_reach_the_ledger(ledger: Ledger) -> N
     )
     sync = MTurkSync(ledger, client)
     assert sync.target == "mturk:production@mturk-proxy.example:8443"
+
+
+def test_a_command_never_answered_is_given_up_and_planned_again(
+    ledger: Ledger, fake: FakeMTurk
+) -> None:
+    from crowdledger.adapters.commands import MAX_UNANSWERED
+
+    populate(ledger)
+    sync = MTurkSync(ledger, mturk_client(fake, max_attempts=0))
+    sync.apply(RULES)
+    ledger.grant(A1, "english", value=9)
+    fake.fail_next("AssociateQualificationWithWorker", kind="service_fault", times=1000)
+    for _ in range(MAX_UNANSWERED):
+        assert sync.apply(RULES).unanswered
+    status = sync.status()
+    assert "pending" not in status.counts
+    assert status.counts["failed"] == 1
+    assert f"no answer after {MAX_UNANSWERED} tries" in (status.failed[0].error or "")
+    assert [c.subject for c in sync.plan(RULES).commands] == [A1], "planned again"
+    fake.clear_faults()
+    sync.apply(RULES)
+    assert sync.requirements(RULES)  # in line again

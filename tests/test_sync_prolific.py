@@ -413,3 +413,70 @@ def test_retry_after_is_capped(ledger: Ledger, fake: FakeProlific) -> None:
     sync = make_sync(ledger, fake, fake.add_study(), sleeps)
     assert sync.apply(RULES).failed == []
     assert sleeps[0] == 60.0
+
+
+def test_switching_rules_to_open_removes_the_old_allowlist(
+    ledger: Ledger, fake: FakeProlific
+) -> None:
+    populate(ledger)
+    study = fake.add_study()
+    sync = make_sync(ledger, fake, study)
+    sync.apply(RULES)
+    assert "participant_group_allowlist" in {f["filter_id"] for f in fake.study_filters(study)}
+    open_rules = {"name": "survey", "rule": {"not": {"participated_in": ["pilot"]}}}
+    assert sync.apply(open_rules).failed == []
+    assert {f["filter_id"] for f in fake.study_filters(study)} == {"participant_group_blocklist"}
+    newcomer = "dddddddddddddddddddddddd"
+    assert fake.admits(study, newcomer)
+    eligible = {w for w in ledger.eligible_workers(open_rules) if w.startswith("prolific:")}
+    assert admitted(fake, study, P) == eligible
+    assert sync.pull(open_rules).items == ()
+
+
+def test_a_researchers_own_block_list_is_kept_and_their_allowlist_refused(
+    ledger: Ledger, fake: FakeProlific
+) -> None:
+    populate(ledger)
+    client = fake.client()
+    theirs = client.post(
+        "participant-groups/", json={"name": "hand-blocked", "workspace_id": fake.workspace_id}
+    ).json()["id"]
+    client.post(f"participant-groups/{theirs}/participants/", json={"participant_ids": [P[2][9:]]})
+    blocklist = {"filter_id": "participant_group_blocklist", "selected_values": [theirs]}
+    study = fake.add_study(filters=[blocklist])
+    sync = make_sync(ledger, fake, study)
+    assert sync.apply(RULES).failed == []
+    (blocks,) = [f for f in fake.study_filters(study) if f["filter_id"] == blocklist["filter_id"]]
+    assert theirs in blocks["selected_values"]
+    assert len(blocks["selected_values"]) == 2
+    assert admitted(fake, study, P) == {P[4]}, "P[2] stays blocked by hand"
+    assert sync.pull(RULES).items == ()
+
+    allowlist = {"filter_id": "participant_group_allowlist", "selected_values": [theirs]}
+    other = fake.add_study(filters=[allowlist])
+    report = make_sync(ledger, fake, other).apply(RULES)
+    assert [o.code for o in report.failed] == ["filter_conflict"]
+    assert fake.study_filters(other) == [allowlist], "nothing was changed"
+
+
+def test_an_interrupted_switch_to_closed_rules_never_opens_the_study(
+    ledger: Ledger, fake: FakeProlific
+) -> None:
+    """Open rules (known excluded participants in the block list) become closed ones
+    (an allowlist): if Prolific stops answering half-way, the block list must not have
+    been emptied before the allowlist is in place."""
+    populate(ledger)
+    open_rules = {"name": "survey", "rule": {"not": {"participated_in": ["pilot"]}}}
+    study = fake.add_study()
+    sync = make_sync(ledger, fake, study)
+    sync.apply(open_rules)
+    assert not fake.admits(study, P[3][9:]), "P[3] did the pilot"
+    closed = {**RULES, "name": "survey"}
+    fake.fail_next(status=503, times=1000, path_contains="participants")
+    report = sync.apply(closed)
+    assert report.stopped
+    assert not fake.admits(study, P[3][9:]), "excluded by both versions, and still"
+    fake.clear_faults()
+    assert sync.apply(closed).failed == []
+    eligible = {w for w in ledger.eligible_workers(closed) if w.startswith("prolific:")}
+    assert admitted(fake, study, P) == eligible
