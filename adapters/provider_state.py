@@ -77,8 +77,9 @@ class ProviderFacts:
         return [row[0] for row in rows]
 
 
-def pending_commands(rows: Iterable[ProviderCommandRow]) -> list[SyncCommand]:
-    return [SyncCommand(r.operation, r.kind, r.key, r.subject, r.fact_value) for r in rows]
+def command_of(row: ProviderCommandRow) -> SyncCommand:
+    """The command a row of the outbox holds."""
+    return SyncCommand(row.operation, row.kind, row.key, row.subject, row.fact_value)
 
 
 class SqlLedgerFacts:

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from crowdledger.adapters.commands import decisions
-from crowdledger.adapters.provider_state import ProviderFacts, SqlLedgerFacts, pending_commands
+from crowdledger.adapters.provider_state import ProviderFacts, SqlLedgerFacts, command_of
 from crowdledger.adapters.rule_files import RuleSetLike, as_ruleset
 from crowdledger.adapters.store.database import Tx
 from crowdledger.adapters.store.sql_views import SqlPopulation, SqlReadModel
@@ -229,7 +229,7 @@ class SyncStatus:
 
 
 def _row_json(row: ProviderCommandRow) -> dict[str, Any]:
-    command = SyncCommand(row.operation, row.kind, row.key, row.subject, row.fact_value)
+    command = command_of(row)
     return {
         "command_id": row.command_id,
         **_command_json(command),
@@ -313,23 +313,28 @@ class Sync:
         return self.provider.target
 
     # -- planning --------------------------------------------------------------------------
-    def _plan_in(self, tx: Tx, ruleset: RuleSet) -> Plan:
-        ledger = self.ledger
-        model = SqlReadModel(tx.views, ledger._clock())
-        ledger._check_names(ruleset, model)
-        gate = self.provider.compile(ruleset)
+    def _both_sides(
+        self, tx: Tx, ruleset: RuleSet, gate: Gate
+    ) -> tuple[dict[FactKey, str], dict[str, str], dict[FactKey, str | None]]:
+        """What the provider holds as far as the ledger knows (within the gate), the ids
+        of the sync's types or groups, and what the provider should hold."""
+        model = SqlReadModel(tx.views, self.ledger._clock())
+        self.ledger._check_names(ruleset, model)
         facts = ProviderFacts(tx.views)
-        scopes = gate.scopes()
-        held = facts.held(self.target, scopes)
-        pending = pending_commands(facts.commands(self.target, ["pending"]))
+        held = facts.held(self.target, gate.scopes())
+        ids = _ids(facts, self.target)
+        population, ledger_facts = SqlPopulation(tx.views), SqlLedgerFacts(tx.views)
+        desired = desired_facts(gate, population, ledger_facts, model.now())
+        return held, ids, resolve_groups(desired, ids)
+
+    def _plan_in(self, tx: Tx, ruleset: RuleSet, gate: Gate) -> Plan:
+        held, ids, desired = self._both_sides(tx, ruleset, gate)
+        pending = [
+            command_of(r) for r in ProviderFacts(tx.views).commands(self.target, ["pending"])
+        ]
         expected = dict(held)
         apply_commands(expected, pending)
-        ids = _ids(facts, self.target)
-        desired = desired_facts(
-            gate, SqlPopulation(tx.views), SqlLedgerFacts(tx.views), model.now()
-        )
-        desired = resolve_groups(desired, ids)
-        commands = diff(desired, expected, scopes, gate.exclusions())
+        commands = diff(desired, expected, gate.scopes(), gate.exclusions())
         return Plan(
             target=self.target,
             ruleset=ruleset.name,
@@ -342,8 +347,9 @@ class Sync:
     def plan(self, rules: RuleSetLike) -> Plan:
         """What ``apply`` would do now; sends and records nothing."""
         ruleset = as_ruleset(rules)
+        gate = self.provider.compile(ruleset)
         with self.ledger._reading() as (tx, _model):
-            return self._plan_in(tx, ruleset)
+            return self._plan_in(tx, ruleset, gate)
 
     # -- applying --------------------------------------------------------------------------
     def apply(self, rules: RuleSetLike, *, reason: str | None = None) -> ApplyReport:
@@ -354,9 +360,10 @@ class Sync:
             self.actor, reason or f"sync of rule set {ruleset.name!r}", None, run, None
         )
         report = ApplyReport(self.target)
+        gate = self.provider.compile(ruleset)
         with self.ledger._db.transaction(write=True) as tx:
             self.ledger._follower.catch_up(tx)
-            plan = self._plan_in(tx, ruleset)
+            plan = self._plan_in(tx, ruleset, gate)
             if plan.commands:
                 queued = [(str(new_uuid4()), command) for command in plan.commands]
                 decide = decisions.queue_provider_commands(self.target, queued)
@@ -369,7 +376,6 @@ class Sync:
             report.stopped = str(busy)
         else:
             try:
-                gate = self.provider.compile(ruleset)
                 self._drain(report, run, context.reason or "", lease, gate)
             finally:
                 lease.release()
@@ -412,7 +418,7 @@ class Sync:
             # Oldest first, except that what creates a type or group goes before what
             # needs its id, and what keeps workers out before what lets them in.
             queue = in_send_order(
-                [QueuedCommand(r.command_id, pending_commands([r])[0]) for r in rows],
+                [QueuedCommand(r.command_id, command_of(r)) for r in rows],
                 lambda q: q.command,
                 exclusions,
             )
@@ -479,28 +485,23 @@ class Sync:
         what the ledger believes it holds. With ``record``, record what was seen, so that
         the next apply corrects the provider; otherwise nothing changes anywhere."""
         ruleset = as_ruleset(rules)
-        with self.ledger._reading() as (tx, model):
-            self.ledger._check_names(ruleset, model)
-            gate = self.provider.compile(ruleset)
-            facts = ProviderFacts(tx.views)
-            held = facts.held(self.target, gate.scopes())
-            ids = _ids(facts, self.target)
-            desired = resolve_groups(
-                desired_facts(gate, SqlPopulation(tx.views), SqlLedgerFacts(tx.views), model.now()),
-                ids,
-            )
+        gate = self.provider.compile(ruleset)
+        with self.ledger._reading() as (tx, _model):
+            held, ids, desired = self._both_sides(tx, ruleset, gate)
         actual = self.provider.observe(gate, ids, held)
         exclusions = gate.exclusions()
         items = []
         for fact in sorted(held.keys() | actual.keys()):
             if held.get(fact) != actual.get(fact):
-                wanted = desired.get(fact, _ABSENT)
+                wanted = desired.get(fact)
+                if wanted is None and fact in desired:
+                    wanted = ""  # a type or group, wanted whatever its id
                 items.append(
                     DriftItem(
                         fact,
                         held.get(fact),
                         actual.get(fact),
-                        None if wanted is _ABSENT else (wanted if wanted is not None else ""),
+                        wanted,
                         # A block (or exclusion) made on the provider by other means keeps
                         # someone out: report it, but never take it away.
                         managed=not (fact not in held and fact[:2] in exclusions),
@@ -535,7 +536,6 @@ def known_targets(ledger: Ledger) -> list[str]:
         return ProviderFacts(tx.views).targets()
 
 
-_ABSENT: Any = object()
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
