@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from itertools import groupby
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 import orjson
@@ -65,6 +65,7 @@ if TYPE_CHECKING:
 __all__ = ["BASE_URL", "ProlificAPI", "ProlificProvider", "ProlificSync", "prolific_client"]
 
 BASE_URL = "https://api.prolific.com/api/v1/"
+T = TypeVar("T")
 MEMBERS_PER_CALL = 500
 # A Retry-After longer than this is waited out this long, then tried again.
 MAX_RETRY_AFTER = 60.0
@@ -126,17 +127,29 @@ class ProlificAPI:
         self._jitter = wait_random_exponential(multiplier=backoff, max=max_backoff)
         self._sleep = sleep
 
-    def pause(self, attempt: int) -> None:
-        """Sleep as the backoff would before try ``attempt + 2``."""
-        state = RetryCallState(Retrying(), None, (), {})
-        state.attempt_number = attempt + 1
-        self._sleep(float(self._jitter(state)))
-
     def _wait(self, state: RetryCallState) -> float:
         failure = state.outcome.exception() if state.outcome is not None else None
         if isinstance(failure, _Transient) and failure.retry_after is not None:
             return min(failure.retry_after, MAX_RETRY_AFTER)
         return float(self._jitter(state))
+
+    def retrying(self, attempt: Callable[[], T]) -> T:
+        """Run ``attempt`` until it is answered: again, with backoff, while it raises
+        ``_Transient`` (from :meth:`once`); raises ProviderError."""
+        retrying = Retrying(
+            stop=stop_after_attempt(self.attempts),
+            wait=self._wait,
+            retry=retry_if_exception_type(_Transient),
+            sleep=self._sleep,
+            reraise=True,
+        )
+        try:
+            for each in retrying:
+                with each:
+                    return attempt()
+        except _Transient as transient:
+            raise transient.error from None
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def request(
         self,
@@ -145,29 +158,13 @@ class ProlificAPI:
         *,
         json: Any = None,
         params: Mapping[str, Any] | None = None,
-        retry: bool = True,
     ) -> Any:
-        """The decoded JSON answer (None when empty); raises ProviderError.
+        """The decoded JSON answer (None when empty), retried; raises ProviderError."""
+        return self.retrying(lambda: self.once(method, path, json, params))
 
-        ``retry=False`` for a request that must not be repeated blindly (a creation whose
-        reply was lost may have created something): the caller looks before trying again.
-        """
-        retrying = Retrying(
-            stop=stop_after_attempt(self.attempts if retry else 1),
-            wait=self._wait,
-            retry=retry_if_exception_type(_Transient),
-            sleep=self._sleep,
-            reraise=True,
-        )
-        try:
-            for attempt in retrying:
-                with attempt:
-                    return self._once(method, path, json, params)
-        except _Transient as transient:
-            raise transient.error from None
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _once(self, method: str, path: str, json: Any, params: Mapping[str, Any] | None) -> Any:
+    def once(self, method: str, path: str, json: Any, params: Mapping[str, Any] | None) -> Any:
+        """One try: the decoded answer; ``_Transient`` when it went unanswered (429,
+        5xx, a broken connection), ProviderError when refused."""
         where = f"{method} {httpx.URL(path).path or path}"
         try:
             response = self.client.request(method, path, json=json, params=params)
@@ -313,19 +310,14 @@ class ProlificProvider:
             "workspace_id": self.workspace,
             "description": f"Kept in line with a crowdledger ledger ({context.reason})",
         }
-        for attempt in range(self.api.attempts):
+
+        def attempt() -> str:
             for group in self._groups():
                 if group.get("name") == name:
                     return str(group["id"])
-            try:
-                created = self.api.request("POST", "participant-groups/", json=body, retry=False)
-            except ProviderError as error:
-                if not error.retryable or attempt + 1 == self.api.attempts:
-                    raise
-                self.api.pause(attempt)
-                continue
-            return str(created["id"])
-        raise AssertionError("unreachable")  # pragma: no cover
+            return str(self.api.once("POST", "participant-groups/", body, None)["id"])
+
+        return self.api.retrying(attempt)
 
     def _set_filters(self, study: str, filters: list[dict[str, Any]], context: SendContext) -> str:
         """Make the sync's part of the study's filters ``filters``, keeping the rest."""
