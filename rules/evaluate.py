@@ -44,14 +44,10 @@ def _expected(comparator: Comparator, value: object) -> str:
     return f"{comparator.symbol} {shown}"
 
 
-def _applies(clause: QualificationClause, facts: WorkerFacts) -> bool:
-    return clause.providers is None or facts.provider in clause.providers
-
-
 def holds(node: Node, facts: WorkerFacts) -> bool:
     """Whether ``node`` holds for the worker (no explanation: the fast path)."""
     if isinstance(node, QualificationClause):
-        if not _applies(node, facts):
+        if not node.applies_to(facts.provider):
             return True
         held = facts.values.get(node.qualification)
         return node.comparator.holds(None if held is None else held.value, node.value)
@@ -71,7 +67,7 @@ def explain(node: Node, facts: WorkerFacts, path: str) -> Reason:
     if isinstance(node, QualificationClause):
         held = facts.values.get(node.qualification)
         actual = None if held is None else held.value
-        if not _applies(node, facts):
+        if not node.applies_to(facts.provider):
             return Reason(
                 clause=path,
                 kind="qualification",

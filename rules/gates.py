@@ -237,10 +237,6 @@ def _conjuncts(node: Node | None) -> Iterator[Node]:
         yield node
 
 
-def _applies(clause: QualificationClause, provider: str) -> bool:
-    return clause.providers is None or provider in clause.providers
-
-
 def _mturk_native(node: Node) -> QualificationClause | None:
     """The clause MTurk can check itself for ``node`` (for MTurk workers), if any."""
     if isinstance(node, QualificationClause):
@@ -249,7 +245,7 @@ def _mturk_native(node: Node) -> QualificationClause | None:
         return node
     if isinstance(node, Not) and isinstance(node.not_, QualificationClause):
         inner = node.not_
-        if inner.comparator in _NEGATED and _applies(inner, "mturk"):
+        if inner.comparator in _NEGATED and inner.applies_to("mturk"):
             return QualificationClause(
                 qualification=inner.qualification, comparator=_NEGATED[inner.comparator]
             )
@@ -302,7 +298,7 @@ def compile_mturk(
     notes: list[str] = []
     absent: list[str] = []
     for node in _conjuncts(ruleset.requirement()):
-        if isinstance(node, QualificationClause) and not _applies(node, "mturk"):
+        if isinstance(node, QualificationClause) and not node.applies_to("mturk"):
             continue  # Mephisto's applicable_providers: not a condition on MTurk workers
         native = _mturk_native(node)
         if native is None:
@@ -384,7 +380,7 @@ def compile_prolific(ruleset: RuleSetModel, *, study: str | None = None) -> Prol
     applicable = [
         node
         for node in _conjuncts(ruleset.requirement())
-        if not (isinstance(node, QualificationClause) and not _applies(node, "prolific"))
+        if not (isinstance(node, QualificationClause) and not node.applies_to("prolific"))
     ]
     notes = [
         f"{_describe(node)}: decided by the ledger (Prolific has no custom qualifications)"

@@ -136,6 +136,11 @@ class QualificationClause(_Node):
         )
         return self
 
+    def applies_to(self, provider: str) -> bool:
+        """Mephisto's ``applicable_providers``: for other providers' workers the clause
+        is no condition at all (it holds)."""
+        return self.providers is None or provider in self.providers
+
     def describe(self) -> str:
         value = (
             ""

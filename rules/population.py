@@ -129,7 +129,7 @@ class _Evaluation:
             else:
                 found = self.population.qualified(node.qualification, node.comparator, node.value)
             if node.providers is not None:
-                found |= {w for w in self.universe if w.partition(":")[0] not in node.providers}
+                found |= {w for w in self.universe if not node.applies_to(w.partition(":")[0])}
             return found
         if isinstance(node, MetricClause):
             return self.population.metric_matching(node.metric, node.comparator, node.value)
