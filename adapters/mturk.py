@@ -240,15 +240,20 @@ class MTurkProvider:
             return None
         raise ProviderError(f"MTurk has no {kind} facts", code="Unsupported")
 
-    def _find_type(self, name: str) -> str | None:
-        pages = self.client.get_paginator("list_qualification_types").paginate(
-            Query=name, MustBeRequestable=False, MustBeOwnedByCaller=True
+    def _owned_types(self, query: str | None = None) -> dict[str, str]:
+        """The account's own qualification types (every page; those whose name or
+        description contains ``query``), id by name."""
+        pages = self.client.get_paginator("list_qualification_types")
+        listing = (
+            pages.paginate(MustBeRequestable=False, MustBeOwnedByCaller=True)
+            if query is None
+            else pages.paginate(Query=query, MustBeRequestable=False, MustBeOwnedByCaller=True)
         )
-        for page in pages:
+        types: dict[str, str] = {}
+        for page in listing:
             for found in page.get("QualificationTypes", []):
-                if found.get("Name") == name:
-                    return str(found["QualificationTypeId"])
-        return None
+                types.setdefault(str(found["Name"]), str(found["QualificationTypeId"]))
+        return types
 
     def _find_or_create_type(self, name: str, description: str) -> str:
         """Create the type, or adopt the one of that name (another process, or a reply
@@ -260,7 +265,7 @@ class MTurkProvider:
         except ClientError as exc:
             if not str(exc.response.get("TurkErrorCode", "")).endswith("AlreadyExists"):
                 raise
-            found = self._find_type(name)
+            found = self._owned_types(name).get(name)
             if found is None:
                 raise ProviderError(
                     f"MTurk says a qualification type named {name!r} exists but does not "
@@ -281,12 +286,7 @@ class MTurkProvider:
 
     def _observe(self, gate: Gate) -> dict[FactKey, str]:
         actual: dict[FactKey, str] = {}
-        types: dict[str, str] = {}
-        for page in self.client.get_paginator("list_qualification_types").paginate(
-            MustBeRequestable=False, MustBeOwnedByCaller=True
-        ):
-            for found in page.get("QualificationTypes", []):
-                types.setdefault(str(found["Name"]), str(found["QualificationTypeId"]))
+        types = self._owned_types()
         for kind, key in gate.scopes():
             if kind == "type" and key in types:
                 actual["type", key, ""] = types[key]
