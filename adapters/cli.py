@@ -26,6 +26,7 @@ from crowdledger.adapters.cli_support import (
     Key,
     QualArg,
     Reason,
+    RulesOption,
     Scope,
     SubmissionArg,
     WorkerArg,
@@ -430,11 +431,6 @@ def workers(as_json: AsJson = False) -> None:
     else:
         for worker in found:
             typer.echo(worker)
-
-
-RulesOption = Annotated[
-    Path, typer.Option("--rules", metavar="FILE", help="A rule file (YAML or JSON).")
-]
 
 
 @app.command()

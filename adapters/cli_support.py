@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any, ParamSpec, TypeVar
 
 import orjson
@@ -115,6 +116,9 @@ Key = Annotated[
     typer.Option(
         "--key", metavar="K", help="Idempotency key: repeating the command with it records nothing."
     ),
+]
+RulesOption = Annotated[
+    Path, typer.Option("--rules", metavar="FILE", help="A rule file (YAML or JSON).")
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 Scope = Annotated[

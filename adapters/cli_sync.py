@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from enum import StrEnum
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -19,6 +18,7 @@ from crowdledger.adapters.cli_support import (
     Actor,
     AsJson,
     Reason,
+    RulesOption,
     emit_json,
     fail,
     handles_errors,
@@ -52,9 +52,6 @@ class ProviderName(StrEnum):
 
 
 ProviderOption = Annotated[ProviderName, typer.Option("--provider", help="Which provider.")]
-RulesOption = Annotated[
-    Path, typer.Option("--rules", metavar="FILE", help="A rule file (YAML or JSON).")
-]
 Sandbox = Annotated[bool, typer.Option("--sandbox", help="MTurk: the requester sandbox.")]
 EndpointUrl = Annotated[
     str | None,
