@@ -48,19 +48,21 @@ class ProviderFacts:
     def commands(
         self, target: str, statuses: Sequence[str], *, limit: int | None = None
     ) -> list[ProviderCommandRow]:
-        """The commands of ``target`` in those states, oldest queued first."""
+        """The commands of ``target`` in those states, oldest queued first; with
+        ``limit``, the ``limit`` queued last, in the order they last changed."""
         marks = ", ".join("?" for _ in statuses)
-        sql = (
-            f"SELECT {_COMMAND_COLUMNS} FROM cl_provider_commands "
-            f"WHERE target = ? AND status IN ({marks}) ORDER BY queued_position"
-        )
         params: list[object] = [target, *statuses]
+        tail = ""
         if limit is not None:
-            sql = sql.replace("ORDER BY queued_position", "ORDER BY queued_position DESC")
-            sql += " LIMIT ?"
+            tail = " DESC LIMIT ?"
             params.append(limit)
-        rows = [ProviderCommandRow(*row) for row in self._cur.execute(sql, params).fetchall()]
-        return sorted(rows, key=lambda r: r.position) if limit is not None else rows
+        rows = self._cur.execute(
+            f"SELECT {_COMMAND_COLUMNS} FROM cl_provider_commands "
+            f"WHERE target = ? AND status IN ({marks}) ORDER BY queued_position{tail}",
+            params,
+        ).fetchall()
+        found = [ProviderCommandRow(*row) for row in rows]
+        return found if limit is None else sorted(found, key=lambda r: r.position)
 
     def counts(self, target: str) -> dict[str, int]:
         rows = self._cur.execute(
