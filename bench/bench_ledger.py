@@ -119,7 +119,7 @@ with Ledger.open(sys.argv[1]) as ledger:
 OUR_IMPORT = """
 from pathlib import Path
 from crowdledger import Ledger
-from crowdledger.adapters.import_file import append_file
+from crowdledger.adapters.transfer.import_file import append_file
 with Ledger.open(sys.argv[1]) as ledger:
     start = time.perf_counter()
     n = append_file(ledger, Path(sys.argv[2]))

@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from workload import DATA, workload
 
 from crowdledger import Ledger, RuleSet
-from crowdledger.adapters.import_file import append_file
+from crowdledger.adapters.transfer.import_file import append_file
 
 POSTGRES = os.environ.get("CROWDLEDGER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -219,7 +219,7 @@ def main() -> None:
         f"check, one worker, warm ledger: median {median_us:,.0f} us, p95 {sorted(samples)[int(len(samples) * 0.95)] * 1e6:,.0f} us"
     )
 
-    from crowdledger.adapters.eligibility import EligibilityCache
+    from crowdledger.adapters.ledger.eligibility import EligibilityCache
 
     cold_runs = []
     for _ in range(3):

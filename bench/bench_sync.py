@@ -35,8 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from workload import DATA, QUALIFICATIONS, workload
 
 from crowdledger import Ledger
-from crowdledger.adapters.import_file import append_file
-from crowdledger.adapters.mturk import SANDBOX_ENDPOINT, MTurkSync
+from crowdledger.adapters.mturk.provider import SANDBOX_ENDPOINT, MTurkSync
+from crowdledger.adapters.transfer.import_file import append_file
 from crowdledger.domain.streams import provider_observation_stream
 
 RULES: dict[str, Any] = {

@@ -12,15 +12,15 @@ Everything else lives in the subpackages ``crowdledger.domain`` (events and aggr
 ``crowdledger.projections`` (read models), ``crowdledger.rules`` and ``crowdledger.adapters``.
 """
 
-from crowdledger.adapters.ledger import Ledger
-from crowdledger.adapters.reads import PastView
-from crowdledger.adapters.rule_files import RuleSet
-from crowdledger.adapters.sync import ProviderError
+from crowdledger.adapters.ledger.application import Ledger
+from crowdledger.adapters.ledger.reads import PastView
+from crowdledger.adapters.ledger.rule_files import RuleSet
 from crowdledger.domain.errors import (
     CommandRefused,
     ImportFileError,
     InvalidInputError,
     LedgerError,
+    ProviderError,
     StoreError,
 )
 from crowdledger.domain.events import LedgerEvent

@@ -20,8 +20,9 @@ command line prints them as they are::
       x ConcurrencyError                                could not commit after retrying conflicts
       x ImportFileError             .path .line .field  an import file is not what export writes
       x StoreError                                      the database URL or schema is unusable
+      x ProviderError               .code .retryable    a provider refused or could not be reached
 
-Later layers add their own branches (rule errors, provider errors) under the same root.
+The rules layer adds its own branch (``RuleSetError``) under the same root.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ __all__ = [
     "LedgerError",
     "NotBlockedError",
     "OutOfOrderError",
+    "ProviderError",
     "QualificationNotHeldError",
     "StoreError",
     "SubmissionAlreadyRecordedError",
@@ -175,3 +177,17 @@ class ImportFileError(LedgerError):
         self.line = line
         self.field = field
         self.message = message
+
+
+class ProviderError(LedgerError):
+    """A provider refused a request or could not be reached (after retrying).
+
+    ``code`` is the provider's error code (MTurk's TurkErrorCode or error type, Prolific's
+    HTTP status); ``retryable`` says whether trying again later may succeed. The message
+    never contains credentials.
+    """
+
+    def __init__(self, message: str, *, code: str | None = None, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.code = code
+        self.retryable = retryable

@@ -11,7 +11,7 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
-from crowdledger.adapters.cli import app
+from crowdledger.adapters.cli.app import app
 
 from .conftest import W1, W2
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 
 from crowdledger import Ledger
-from crowdledger.adapters.codec import decode_event
+from crowdledger.adapters.store.codec import decode_event
 
 from .conftest import W1, Clock
 

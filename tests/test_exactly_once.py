@@ -17,7 +17,7 @@ import orjson
 import pytest
 
 from crowdledger import Ledger
-from crowdledger.adapters.codec import encode_state
+from crowdledger.adapters.store.codec import encode_state
 from crowdledger.adapters.store.sql_views import SqlViews
 from crowdledger.domain.aggregate import Context
 from crowdledger.domain.errors import ConcurrencyError

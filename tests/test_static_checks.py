@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -9,12 +10,14 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from .installed_tree import ROOT, installed_tree
+
 BIN = Path(sys.executable).parent
 
 
-def run(*command: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+def run(*command: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(cwd)} if cwd != ROOT else None
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, check=False)
 
 
 def tool(name: str) -> str:
@@ -38,10 +41,22 @@ def test_ruff_format() -> None:
 
 
 def test_mypy_strict() -> None:
-    result = run(sys.executable, "-m", "mypy", "--no-incremental", "-p", "crowdledger")
+    with installed_tree() as tree:
+        result = run(
+            sys.executable,
+            "-m",
+            "mypy",
+            "--no-incremental",
+            "--config-file",
+            str(ROOT / "pyproject.toml"),
+            "-p",
+            "crowdledger",
+            cwd=tree,
+        )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_import_layers() -> None:
-    result = run(tool("lint-imports"), "--no-cache")
+    with installed_tree() as tree:
+        result = run(tool("lint-imports"), "--no-cache", str(ROOT / "pyproject.toml"), cwd=tree)
     assert result.returncode == 0, result.stdout + result.stderr

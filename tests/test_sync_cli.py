@@ -18,10 +18,9 @@ import respx
 from typer.testing import CliRunner
 
 from crowdledger import Ledger
-from crowdledger.adapters.cli import app
-
-from .fakes.mturk_server import FakeMTurkServer
-from .fakes.prolific import FakeProlific
+from crowdledger.adapters.cli.app import app
+from crowdledger.testing.mturk_server import FakeMTurkServer
+from crowdledger.testing.prolific import FakeProlific
 
 RULES = """\
 name: transcription
@@ -201,7 +200,7 @@ def test_an_apply_killed_half_way_is_finished_by_the_next(tmp_path: Path, aws: N
         command = [
             sys.executable,
             "-m",
-            "crowdledger.adapters.cli",
+            "crowdledger.adapters.cli.app",
             "--db",
             db,
             "sync",

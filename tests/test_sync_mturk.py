@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 
 from crowdledger import Ledger, RuleSet
-from crowdledger.adapters.mturk import MTurkSync
-from crowdledger.adapters.sync import ProviderError
+from crowdledger.adapters.mturk.provider import MTurkSync
+from crowdledger.domain.errors import ProviderError
+from crowdledger.testing.mturk import FakeMTurk, mturk_client
 
 from .conftest import Clock
-from .fakes.mturk import FakeMTurk, mturk_client
 
 A1, A2, A3, A4 = "mturk:A1AAAAAA", "mturk:A2BBBBBB", "mturk:A3CCCCCC", "mturk:A4DDDDDD"
 P1 = "prolific:5f3c2a1b9d8e7f6a5b4c3d2e"
@@ -451,7 +451,7 @@ def test_system_qualifications_pass_through(ledger: Ledger, fake: FakeMTurk) -> 
 
 
 def test_a_second_sender_waits_for_the_lease(ledger: Ledger, fake: FakeMTurk) -> None:
-    from crowdledger.adapters.sync_lease import SendLease
+    from crowdledger.adapters.sync.lease import SendLease
 
     populate(ledger)
     sync = MTurkSync(ledger, mturk_client(fake))
@@ -588,7 +588,7 @@ def test_credentials_in_the_endpoint_never_reach_the_ledger(ledger: Ledger) -> N
 def test_a_command_never_answered_is_given_up_and_planned_again(
     ledger: Ledger, fake: FakeMTurk
 ) -> None:
-    from crowdledger.adapters.commands import MAX_UNANSWERED
+    from crowdledger.adapters.ledger.commands import MAX_UNANSWERED
 
     populate(ledger)
     sync = MTurkSync(ledger, mturk_client(fake, max_attempts=0))

@@ -13,10 +13,9 @@ import pytest
 import respx
 
 from crowdledger import Ledger
-from crowdledger.adapters.prolific import ProlificAPI, ProlificSync
-from crowdledger.adapters.sync import ProviderError
-
-from .fakes.prolific import FakeProlific
+from crowdledger.adapters.prolific.provider import ProlificAPI, ProlificSync
+from crowdledger.domain.errors import ProviderError
+from crowdledger.testing.prolific import FakeProlific
 
 P = [f"prolific:{n:024x}" for n in range(1, 6)]
 M1 = "mturk:A1AAAAAA"

@@ -20,12 +20,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crowdledger import Ledger, RuleSet
-from crowdledger.adapters.mturk import MTurkSync
-from crowdledger.adapters.prolific import ProlificAPI, ProlificSync
+from crowdledger.adapters.mturk.provider import MTurkSync
+from crowdledger.adapters.prolific.provider import ProlificAPI, ProlificSync
+from crowdledger.testing.mturk import FakeMTurk, mturk_client
+from crowdledger.testing.prolific import FakeProlific
 
 from .conftest import Clock
-from .fakes.mturk import FakeMTurk, mturk_client
-from .fakes.prolific import FakeProlific
 from .reference import RefState
 from .test_rules_property import QUALS, commands_over, qualification_leaf, rule_sets, run
 

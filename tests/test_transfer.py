@@ -213,7 +213,7 @@ def test_a_missing_file_is_an_error(ledger: Ledger, tmp_path: Path) -> None:
     "parallel", [False, True], ids=["in-process", "checked-in-a-second-process"]
 )
 def test_both_import_paths_agree(clock: Clock, tmp_path: Path, parallel: bool) -> None:
-    from crowdledger.adapters.import_file import append_file
+    from crowdledger.adapters.transfer.import_file import append_file
 
     with Ledger.open(f"sqlite:///{tmp_path / 'src.db'}", clock=clock) as source:
         small_history(source, clock)
@@ -229,7 +229,7 @@ def test_both_import_paths_agree(clock: Clock, tmp_path: Path, parallel: bool) -
 def test_a_bad_line_found_by_the_second_process_records_nothing(
     clock: Clock, tmp_path: Path
 ) -> None:
-    from crowdledger.adapters.import_file import append_file
+    from crowdledger.adapters.transfer.import_file import append_file
 
     with Ledger.open(f"sqlite:///{tmp_path / 'src.db'}", clock=clock) as source:
         small_history(source, clock)
@@ -254,9 +254,9 @@ def test_the_fast_path_never_accepts_what_the_domain_refuses() -> None:
     from hypothesis import strategies as st
     from pydantic import ValidationError
 
-    from crowdledger.adapters.codec import event_from_document
-    from crowdledger.adapters.import_checker import event_from_valid_line
-    from crowdledger.adapters.import_schema import line_schema
+    from crowdledger.adapters.store.codec import event_from_document
+    from crowdledger.adapters.transfer.import_checker import event_from_valid_line
+    from crowdledger.adapters.transfer.import_schema import line_schema
     from crowdledger.domain import InvalidInputError, LedgerError
 
     common = {

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from uuid import UUID
 
-from crowdledger.adapters.codec import decode_event
+from crowdledger.adapters.store.codec import decode_event
 from crowdledger.adapters.store.database import Cursor
 from crowdledger.domain.errors import ConcurrencyError
 from crowdledger.domain.events import LedgerEvent

@@ -20,7 +20,7 @@ from uuid import UUID, uuid5
 
 import orjson
 
-from crowdledger.adapters.commands import CommandRunner, Decide, decisions
+from crowdledger.adapters.ledger.commands import CommandRunner, Decide, decisions
 from crowdledger.adapters.store.catch_up import apply_rows, type_name
 from crowdledger.adapters.store.database import Tx
 from crowdledger.adapters.store.event_log import EventLog

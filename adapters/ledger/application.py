@@ -30,13 +30,13 @@ from typing import Any, BinaryIO, TypeVar
 
 import orjson
 
-from crowdledger.adapters.codec import decode_event
-from crowdledger.adapters.commands import NOW, CommandRunner, Decide, decisions
-from crowdledger.adapters.eligibility import EligibilityCache
-from crowdledger.adapters.follow import Follower
-from crowdledger.adapters.reads import PastView, ReadAPI, worker_streams
-from crowdledger.adapters.rule_files import RuleSetLike, as_ruleset
+from crowdledger.adapters.ledger.commands import NOW, CommandRunner, Decide, decisions
+from crowdledger.adapters.ledger.eligibility import EligibilityCache
+from crowdledger.adapters.ledger.follow import Follower
+from crowdledger.adapters.ledger.reads import PastView, ReadAPI, worker_streams
+from crowdledger.adapters.ledger.rule_files import RuleSetLike, as_ruleset
 from crowdledger.adapters.store.catch_up import BULK_BATCH
+from crowdledger.adapters.store.codec import decode_event
 from crowdledger.adapters.store.database import Database, Tx, open_database
 from crowdledger.adapters.store.event_log import EventLog, LogRow
 from crowdledger.adapters.store.schema import (
@@ -581,7 +581,7 @@ class Ledger(ReadAPI):
         """Every known worker ``rules`` admit (now, or as of a past time).
 
         The answer is kept and brought up to date from the events recorded since, so
-        asking again is cheap (see :mod:`crowdledger.adapters.eligibility`).
+        asking again is cheap (see :mod:`crowdledger.adapters.ledger.eligibility`).
         """
         if as_of is not None:
             return self.as_of(as_of).eligible_workers(rules)
@@ -664,7 +664,7 @@ class Ledger(ReadAPI):
 
         ``path`` may also be a binary file object (e.g. ``sys.stdout.buffer``).
         """
-        from crowdledger.adapters.export import export_events
+        from crowdledger.adapters.transfer.export import export_events
 
         if isinstance(path, (str, Path)):
             with Path(path).open("wb") as out:
@@ -679,6 +679,6 @@ class Ledger(ReadAPI):
         :class:`~crowdledger.ImportFileError` naming the line and field. Importing the same
         file again records nothing new.
         """
-        from crowdledger.adapters.import_file import import_events
+        from crowdledger.adapters.transfer.import_file import import_events
 
         return import_events(self, Path(path))

@@ -1,7 +1,7 @@
 """Keeping a provider in line with the ledger: plan, apply through a durable outbox, pull.
 
 A :class:`Sync` joins a ledger and a :class:`Provider` (MTurk or Prolific, in
-:mod:`crowdledger.adapters.mturk` and :mod:`crowdledger.adapters.prolific`). The ledger
+:mod:`crowdledger.adapters.mturk.provider` and :mod:`crowdledger.adapters.prolific.provider`). The ledger
 decides what the provider should hold (:func:`~crowdledger.rules.gates.desired_facts`);
 what the provider holds as far as the ledger knows is the fold of the commands it
 carried out. A plan is the difference.
@@ -24,13 +24,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from crowdledger.adapters.commands import decisions
-from crowdledger.adapters.provider_state import ProviderFacts, SqlLedgerFacts, command_of
-from crowdledger.adapters.rule_files import RuleSetLike, as_ruleset
+from crowdledger.adapters.ledger.commands import decisions
+from crowdledger.adapters.ledger.rule_files import RuleSetLike, as_ruleset
 from crowdledger.adapters.store.database import Tx
 from crowdledger.adapters.store.sql_views import SqlPopulation, SqlReadModel
-from crowdledger.adapters.sync_lease import SendLease, SyncBusyError
-from crowdledger.domain.errors import LedgerError
+from crowdledger.adapters.sync.lease import SendLease, SyncBusyError
+from crowdledger.adapters.sync.provider_state import ProviderFacts, SqlLedgerFacts, command_of
+from crowdledger.domain.errors import ProviderError
 from crowdledger.domain.ids import new_uuid4
 from crowdledger.projections.projector import ProviderCommandRow
 from crowdledger.rules.gates import Gate, desired_facts, resolve_groups
@@ -44,7 +44,7 @@ from crowdledger.rules.sync_plan import (
 )
 
 if TYPE_CHECKING:
-    from crowdledger.adapters.ledger import Ledger
+    from crowdledger.adapters.ledger.application import Ledger
 
 __all__ = [
     "ApplyReport",
@@ -61,20 +61,6 @@ __all__ = [
     "known_targets",
     "sync_status",
 ]
-
-
-class ProviderError(LedgerError):
-    """A provider refused a request or could not be reached (after retrying).
-
-    ``code`` is the provider's error code (MTurk's TurkErrorCode or error type, Prolific's
-    HTTP status); ``retryable`` says whether trying again later may succeed. The message
-    never contains credentials.
-    """
-
-    def __init__(self, message: str, *, code: str | None = None, retryable: bool = False) -> None:
-        super().__init__(message)
-        self.code = code
-        self.retryable = retryable
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ endpoint and retries::
 
     import boto3
     from crowdledger import Ledger
-    from crowdledger.adapters.mturk import MTurkSync
+    from crowdledger.adapters.mturk.provider import MTurkSync
 
     client = boto3.client("mturk", region_name="us-east-1",
                           endpoint_url="https://mturk-requester-sandbox.us-east-1.amazonaws.com")
@@ -42,16 +42,16 @@ from botocore.exceptions import (
     PartialCredentialsError,
 )
 
-from crowdledger.adapters.ingest import IngestReport, Work, record_work
-from crowdledger.adapters.provider_state import ProviderFacts
-from crowdledger.adapters.rule_files import RuleSetLike, as_ruleset
-from crowdledger.adapters.sync import (
+from crowdledger.adapters.ledger.rule_files import RuleSetLike, as_ruleset
+from crowdledger.adapters.sync.engine import (
     Outcome,
     ProviderError,
     QueuedCommand,
     SendContext,
     Sync,
 )
+from crowdledger.adapters.sync.ingest import IngestReport, Work, record_work
+from crowdledger.adapters.sync.provider_state import ProviderFacts
 from crowdledger.domain.errors import InvalidInputError
 from crowdledger.rules.gates import DEFAULT_ACTIONS_GUARDED, Gate, MTurkGate, compile_mturk
 from crowdledger.rules.ruleset import RuleSet
@@ -60,7 +60,7 @@ from crowdledger.rules.sync_plan import FactKey, SyncCommand
 if TYPE_CHECKING:
     from mypy_boto3_mturk import MTurkClient
 
-    from crowdledger.adapters.ledger import Ledger
+    from crowdledger.adapters.ledger.application import Ledger
 
 __all__ = [
     "PRODUCTION_ENDPOINT",

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal, NotRequired, Union
 from pydantic import ConfigDict, Field, StrictBool, StringConstraints, TypeAdapter
 from typing_extensions import TypedDict
 
-from crowdledger.adapters.codec import ENVELOPE, FieldSpec, field_specs
+from crowdledger.adapters.store.codec import ENVELOPE, FieldSpec, field_specs
 from crowdledger.domain.events import EVENT_TYPES, LedgerEvent
 from crowdledger.domain.identifiers import FIELD_FORMATS
 

@@ -5,7 +5,7 @@ the host application) and the workspace the groups live in::
 
     import httpx
     from crowdledger import Ledger
-    from crowdledger.adapters.prolific import ProlificSync
+    from crowdledger.adapters.prolific.provider import ProlificSync
 
     http = httpx.Client(base_url="https://api.prolific.com/api/v1/",
                         headers={"Authorization": f"Token {token}"})
@@ -39,14 +39,14 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from crowdledger.adapters.ingest import IngestReport, Work, record_work
-from crowdledger.adapters.sync import (
+from crowdledger.adapters.sync.engine import (
     Outcome,
     ProviderError,
     QueuedCommand,
     SendContext,
     Sync,
 )
+from crowdledger.adapters.sync.ingest import IngestReport, Work, record_work
 from crowdledger.rules.gates import (
     Gate,
     ProlificGate,
@@ -60,7 +60,7 @@ from crowdledger.rules.study_filters import GROUP_FILTERS, FilterConflict, merge
 from crowdledger.rules.sync_plan import FactKey
 
 if TYPE_CHECKING:
-    from crowdledger.adapters.ledger import Ledger
+    from crowdledger.adapters.ledger.application import Ledger
 
 __all__ = ["BASE_URL", "ProlificAPI", "ProlificProvider", "ProlificSync", "prolific_client"]
 

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from crowdledger.adapters.codec import decode_event
-from crowdledger.adapters.rule_files import RuleSetLike, as_ruleset
+from crowdledger.adapters.ledger.rule_files import RuleSetLike, as_ruleset
 from crowdledger.adapters.store.catch_up import type_name
+from crowdledger.adapters.store.codec import decode_event
 from crowdledger.adapters.store.event_log import LogRow
 from crowdledger.adapters.store.sql_views import SqlReadModel
 from crowdledger.domain.errors import UnknownQualificationError
@@ -45,7 +45,7 @@ from crowdledger.rules.facts import WorkerFacts
 from crowdledger.rules.population import ColumnsPopulation, Population, eligible_workers
 
 if TYPE_CHECKING:
-    from crowdledger.adapters.ledger import Ledger
+    from crowdledger.adapters.ledger.application import Ledger
 
 __all__ = ["PastView", "ReadAPI", "worker_streams"]
 

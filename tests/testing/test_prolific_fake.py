@@ -11,7 +11,7 @@ import respx
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from .prolific import BULK_APPROVE_MAX, FakeProlific
+from crowdledger.testing.prolific import BULK_APPROVE_MAX, FakeProlific
 
 TOKEN = "tok-9f8e7d6c5b4a-never-echo"
 LONG_MESSAGE = "Your submission did not follow the written instructions of the task. " * 2

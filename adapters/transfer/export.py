@@ -14,7 +14,7 @@ import orjson
 from crowdledger.adapters.store.catch_up import type_name
 
 if TYPE_CHECKING:
-    from crowdledger.adapters.ledger import Ledger
+    from crowdledger.adapters.ledger.application import Ledger
 
 __all__ = ["export_events"]
 

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from crowdledger.adapters.cli_support import (
+from crowdledger.adapters.cli.support import (
     EXIT_PROVIDER,
     Actor,
     AsJson,
@@ -24,11 +24,11 @@ from crowdledger.adapters.cli_support import (
     handles_errors,
     opened,
 )
-from crowdledger.adapters.ledger import Ledger
-from crowdledger.adapters.mturk import MTurkSync, mturk_client
-from crowdledger.adapters.prolific import BASE_URL, ProlificSync, prolific_client
-from crowdledger.adapters.rule_files import RuleSet
-from crowdledger.adapters.sync import (
+from crowdledger.adapters.ledger.application import Ledger
+from crowdledger.adapters.ledger.rule_files import RuleSet
+from crowdledger.adapters.mturk.provider import MTurkSync, mturk_client
+from crowdledger.adapters.prolific.provider import BASE_URL, ProlificSync, prolific_client
+from crowdledger.adapters.sync.engine import (
     ApplyReport,
     Plan,
     Sync,

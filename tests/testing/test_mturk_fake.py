@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError, ParamValidationError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from .mturk import (
+from crowdledger.testing.mturk import (
     ADULT,
     LOCALE,
     MASTERS_PRODUCTION,

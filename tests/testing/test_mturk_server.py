@@ -14,8 +14,8 @@ import botocore.config
 import pytest
 from botocore.exceptions import ClientError
 
-from .mturk import FakeMTurk, _instant_retries
-from .mturk_server import FakeMTurkServer
+from crowdledger.testing.mturk import FakeMTurk, _instant_retries
+from crowdledger.testing.mturk_server import FakeMTurkServer
 
 if TYPE_CHECKING:
     from mypy_boto3_mturk import MTurkClient

@@ -22,10 +22,10 @@ from uuid import UUID, uuid4
 import orjson
 from pydantic import ValidationError
 
-from crowdledger.adapters.codec import event_from_document
-from crowdledger.adapters.import_schema import datetime_fields, line_schema
+from crowdledger.adapters.store.codec import event_from_document
 from crowdledger.adapters.store.database import Cursor
 from crowdledger.adapters.store.event_log import EventLog, StoredRow
+from crowdledger.adapters.transfer.import_schema import datetime_fields, line_schema
 from crowdledger.domain.aggregate import StreamState
 from crowdledger.domain.errors import CommandRefused, ImportFileError, InvalidInputError
 from crowdledger.domain.events import EVENT_TYPES, LedgerEvent

@@ -22,7 +22,7 @@ from crowdledger.domain.errors import (
 )
 
 if TYPE_CHECKING:
-    from crowdledger.adapters.ledger import Ledger
+    from crowdledger.adapters.ledger.application import Ledger
 
 __all__ = ["IngestReport", "Work", "record_work"]
 

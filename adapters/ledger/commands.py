@@ -18,7 +18,7 @@ from uuid import UUID
 
 import orjson
 
-from crowdledger.adapters.codec import decode_event, encode_state, json_default
+from crowdledger.adapters.store.codec import decode_event, encode_state, json_default
 from crowdledger.adapters.store.database import Cursor
 from crowdledger.adapters.store.event_log import IMPORTED_KEY, EventLog
 from crowdledger.domain.aggregate import Context, LedgerAggregate
@@ -202,7 +202,7 @@ class CommandRunner:
 
 
 class ProviderOutcome(Protocol):
-    """What became of one sent provider command (see :mod:`crowdledger.adapters.sync`)."""
+    """What became of one sent provider command (see :mod:`crowdledger.adapters.sync.engine`)."""
 
     @property
     def command_id(self) -> str: ...

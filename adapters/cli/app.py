@@ -5,7 +5,7 @@ stdout (one JSON document with ``--json``) and messages on stderr. Exit status: 
 1 the answer is no (``check``: not eligible); 2 bad input, a refused command or usage
 (nothing was recorded); 3 the ledger database could not be opened or reached; 4 a
 provider refused a sync command or could not be reached (``sync``, in
-:mod:`crowdledger.adapters.cli_sync`).
+:mod:`crowdledger.adapters.cli.sync_commands`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import orjson
 import typer
 
-from crowdledger.adapters.cli_support import (
+from crowdledger.adapters.cli.support import (
     EXIT_NO,
     EXIT_STORE,
     STATE,
@@ -36,10 +36,10 @@ from crowdledger.adapters.cli_support import (
     opened,
     parse_time,
 )
-from crowdledger.adapters.cli_sync import sync_app
-from crowdledger.adapters.codec import event_to_document
-from crowdledger.adapters.reads import ReadAPI
-from crowdledger.adapters.rule_files import RuleSet
+from crowdledger.adapters.cli.sync_commands import sync_app
+from crowdledger.adapters.ledger.reads import ReadAPI
+from crowdledger.adapters.ledger.rule_files import RuleSet
+from crowdledger.adapters.store.codec import event_to_document
 from crowdledger.adapters.store.url import default_url, redact
 from crowdledger.domain.errors import InvalidInputError, StoreError
 from crowdledger.domain.identifiers import GLOBAL_SCOPE

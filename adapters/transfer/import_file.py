@@ -20,15 +20,15 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from crowdledger.adapters.follow import AUTOMATIONS
-from crowdledger.adapters.import_checker import LineChecker
+from crowdledger.adapters.ledger.follow import AUTOMATIONS
 from crowdledger.adapters.store.database import SQLiteDatabase
 from crowdledger.adapters.store.event_log import IMPORTED_KEY, StoredRow
 from crowdledger.adapters.store.sql_views import SqlViews
+from crowdledger.adapters.transfer.import_checker import LineChecker
 from crowdledger.domain.errors import ImportFileError, StoreError
 
 if TYPE_CHECKING:
-    from crowdledger.adapters.ledger import Ledger
+    from crowdledger.adapters.ledger.application import Ledger
 
 __all__ = ["PARALLEL_FROM_BYTES", "append_file", "import_events"]
 
@@ -95,7 +95,7 @@ def _append_checked_elsewhere(ledger: Ledger, cur: Any, db_file: str, path: Path
     command = [
         sys.executable,
         "-m",
-        "crowdledger.adapters.import_child",
+        "crowdledger.adapters.transfer.import_child",
         db_file,
         str(path),
         ledger._clock().isoformat(),

@@ -19,9 +19,8 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 import orjson
 import typer
 
-from crowdledger.adapters.ledger import Ledger
-from crowdledger.adapters.sync import ProviderError
-from crowdledger.domain.errors import InvalidInputError, LedgerError, StoreError
+from crowdledger.adapters.ledger.application import Ledger
+from crowdledger.domain.errors import InvalidInputError, LedgerError, ProviderError, StoreError
 from crowdledger.domain.events import LedgerEvent
 from crowdledger.rules.errors import RuleSetError
 

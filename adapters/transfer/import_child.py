@@ -1,4 +1,4 @@
-"""The second process of a large import: ``python -m crowdledger.adapters.import_child``.
+"""The second process of a large import: ``python -m crowdledger.adapters.transfer.import_child``.
 
 Checks every line of the file against the ledger as last committed and writes pickled
 messages to stdout for the importing process, which holds the write lock and appends:
@@ -14,9 +14,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from crowdledger.adapters.import_checker import LineChecker
 from crowdledger.adapters.store.database import SQLiteDatabase
 from crowdledger.adapters.store.event_log import EventLog, StoredRow
+from crowdledger.adapters.transfer.import_checker import LineChecker
 from crowdledger.domain.errors import ImportFileError
 
 

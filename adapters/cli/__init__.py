@@ -1,0 +1,1 @@
+"""The ``crowdledger`` command: a thin skin over :class:`~crowdledger.Ledger`."""
