@@ -1,9 +1,10 @@
-"""What the command-line modules share: error handling, opening the ledger, options.
+"""What the command modules share: error handling, opening the ledger, options.
 
 Every command turns the library's errors into one ``Error:`` line on stderr and a fixed
-exit status: 0 done; 1 the answer is no (``check``: not eligible); 2 bad input, a refused
+exit status (listed in :mod:`crowdledger.adapters.cli.app`): 2 bad input, a refused
 command or usage (nothing was recorded); 3 the ledger database could not be opened or
-reached; 4 a provider refused a sync command or could not be reached.
+reached; 4 a provider refused or could not be reached. Anything else is a bug, which
+the root group reports as exit 70.
 """
 
 from __future__ import annotations
@@ -19,22 +20,31 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 import orjson
 import typer
 
+from crowdledger.adapters.cli.state import STATE
 from crowdledger.adapters.ledger.application import Ledger
+from crowdledger.adapters.store.url import default_url, redact
 from crowdledger.domain.errors import InvalidInputError, LedgerError, ProviderError, StoreError
 from crowdledger.domain.events import LedgerEvent
 from crowdledger.rules.errors import RuleSetError
 
-EXIT_NO, EXIT_BAD_INPUT, EXIT_STORE, EXIT_PROVIDER = 1, 2, 3, 4
+EXIT_NO, EXIT_BAD_INPUT, EXIT_STORE, EXIT_PROVIDER, EXIT_TAMPERED = 1, 2, 3, 4, 5
 
-
-class _State:
-    db: str = ""
-
-
-STATE = _State()
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+
+def command_group(help: str | None = None) -> typer.Typer:
+    """A Typer app for a module's commands, with plain help like the root's."""
+    group = typer.Typer(
+        help=help, no_args_is_help=True, add_completion=False, rich_markup_mode=None
+    )
+
+    @group.callback(help=help)
+    def _always_a_group() -> None:
+        """Without a callback, Typer turns an app of one command into that command."""
+
+    return group
 
 
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
@@ -50,7 +60,7 @@ def handles_errors(command: Callable[P, R]) -> Callable[P, R]:
         try:
             return command(*args, **kwargs)
         except StoreError as exc:
-            raise fail(str(exc), EXIT_STORE) from None
+            raise fail(redact(str(exc)), EXIT_STORE) from None
         except ProviderError as exc:
             raise fail(str(exc), EXIT_PROVIDER) from None
         except RuleSetError as exc:  # one line per problem, each one located
@@ -59,13 +69,17 @@ def handles_errors(command: Callable[P, R]) -> Callable[P, R]:
             raise fail(str(exc.problems[-1])) from None
         except LedgerError as exc:
             raise fail(str(exc)) from None
+        except OSError as exc:  # a file the user named: missing, a directory, unreadable
+            if exc.filename is None:
+                raise
+            raise fail(f"{exc.filename}: {exc.strerror or exc}") from None
 
     return wrapper
 
 
 @contextmanager
 def opened() -> Iterator[Ledger]:
-    with Ledger.open(STATE.db) as ledger:
+    with Ledger.open(STATE.db or default_url()) as ledger:
         yield ledger
 
 

@@ -19,6 +19,7 @@ from crowdledger.adapters.cli.support import (
     AsJson,
     Reason,
     RulesOption,
+    command_group,
     emit_json,
     fail,
     handles_errors,
@@ -40,9 +41,8 @@ from crowdledger.rules.gates import DEFAULT_ACTIONS_GUARDED
 
 __all__ = ["sync_app"]
 
-sync_app = typer.Typer(
-    help="Keep MTurk and Prolific in line with the ledger: plan, apply, status, pull, ingest.",
-    no_args_is_help=True,
+sync_app = command_group(
+    "Keep MTurk and Prolific in line with the ledger: plan, apply, status, pull, ingest."
 )
 
 

@@ -20,6 +20,10 @@ from crowdledger.adapters.store.codec import ENVELOPE, FieldSpec, field_specs
 from crowdledger.domain.events import EVENT_TYPES, LedgerEvent
 from crowdledger.domain.identifiers import FIELD_FORMATS
 
+# A character that is not white space as Python's str.strip() sees it: the regex engine's
+# \s leaves out the four separators \x1c-\x1f, which strip() removes.
+_NONBLANK = r"[^\s\x1c-\x1f]"
+
 __all__ = ["DEFAULTED", "datetime_fields", "line_schema"]
 
 # What a hand-written history may leave out; the importer fills them in.
@@ -39,7 +43,7 @@ def _field_type(key: str, spec: FieldSpec) -> Any:
             kind = Annotated[
                 str,
                 StringConstraints(
-                    max_length=fmt.max_length, pattern=r"\S" if fmt.nonblank else None
+                    max_length=fmt.max_length, pattern=_NONBLANK if fmt.nonblank else None
                 ),
             ]
     elif spec.kind == "int":
