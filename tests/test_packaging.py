@@ -1,9 +1,15 @@
-"""The wheel installs one namespace, ``crowdledger``, and nothing with a generic name."""
+"""The wheel installs one namespace, ``crowdledger``, and nothing with a generic name.
+
+The wheel is built the way pip builds from a release: an sdist first, then the wheel
+from the unpacked sdist, so both honour pyproject's ``package-dir`` mapping.
+"""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import tarfile
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -20,7 +26,6 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
             sys.executable,
             "-m",
             "build",
-            "--wheel",
             "--no-isolation",
             "--outdir",
             str(out),
@@ -33,6 +38,29 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return built
 
 
+def test_every_package_folder_is_listed_in_pyproject() -> None:
+    """A folder left out of ``packages`` would silently be missing from the wheel."""
+    from .installed_tree import package_dirs
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    listed = set(config["tool"]["setuptools"]["packages"])
+    found = set()
+    for name, folder in package_dirs().items():
+        for init in folder.rglob("__init__.py"):
+            relative = init.parent.relative_to(folder).parts
+            found.add(".".join((name, *relative)))
+    assert found == listed
+
+
+def test_the_sdist_holds_the_layer_folders(wheel: Path) -> None:
+    (sdist,) = wheel.parent.glob("crowdledger-*.tar.gz")
+    with tarfile.open(sdist) as archive:
+        names = {"/".join(n.split("/")[1:]) for n in archive.getnames()}
+    for path in ("domain/errors.py", "adapters/store/event_log.py", "crowdledger/__init__.py"):
+        assert path in names
+    assert "crowdledger/domain" not in names  # no links: the mapping does the work
+
+
 def test_the_wheel_has_only_the_crowdledger_namespace(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     top = {name.split("/")[0] for name in names}
@@ -40,7 +68,7 @@ def test_the_wheel_has_only_the_crowdledger_namespace(wheel: Path) -> None:
         "crowdledger",
         f"{wheel.name.split('-')[0]}-{wheel.name.split('-')[1]}.dist-info",
     }
-    for layer in ("domain", "projections", "rules", "adapters"):
+    for layer in ("domain", "projections", "rules", "adapters", "testing"):
         assert f"crowdledger/{layer}/__init__.py" in names
         assert not any(n.startswith(f"{layer}/") for n in names)
     assert "crowdledger/py.typed" in names
