@@ -11,6 +11,7 @@ never by module path, so classes can move or be renamed without orphaning histor
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -27,12 +28,25 @@ from crowdledger.domain.streams import stream_uuid
 if TYPE_CHECKING:
     from crowdledger.domain.aggregate import LedgerAggregate, StreamState
 
-__all__ = ["EVENT_TYPES", "LedgerEvent", "event_type", "topic_of", "worker_of"]
+__all__ = ["EVENT_TYPES", "LedgerEvent", "event_type", "event_types", "topic_of", "worker_of"]
 
 TOPIC_PREFIX = "crowdledger:"
 
 EVENT_TYPES: dict[str, type[LedgerEvent]] = {}
-"""Every concrete event class by its stable type name, e.g. ``"QualificationGranted"``."""
+"""Every concrete event class imported so far, by its stable type name, e.g.
+``"QualificationGranted"``. A class registers itself when its module is imported: to
+look a name up, use :func:`event_types` (or :func:`event_type`), which imports them all."""
+
+# Every module that defines events; tests/test_cli_startup.py checks that it is complete.
+EVENT_MODULES = (
+    "crowdledger.domain.automation_set",
+    "crowdledger.domain.provider_command",
+    "crowdledger.domain.qualification_type",
+    "crowdledger.domain.submission",
+    "crowdledger.domain.worker_blocks",
+    "crowdledger.domain.worker_qualification",
+)
+_complete = False  # every module of EVENT_MODULES imported
 
 S = TypeVar("S", bound="StreamState")
 
@@ -135,9 +149,24 @@ def worker_of(event: LedgerEvent) -> str | None:
     return worker if isinstance(worker, str) else None
 
 
+def event_types() -> dict[str, type[LedgerEvent]]:
+    """Every concrete event class by its stable type name (:data:`EVENT_TYPES`, complete).
+
+    The first call imports every module of :data:`EVENT_MODULES`, so that decoding never
+    depends on which modules the caller happened to import before.
+    """
+    global _complete
+    if not _complete:
+        for module in EVENT_MODULES:
+            importlib.import_module(module)
+        _complete = True
+    return EVENT_TYPES
+
+
 def event_type(name: str) -> type[LedgerEvent] | None:
     """The class for a stable type name, or None if there is no such event type."""
-    return EVENT_TYPES.get(name)
+    cls = EVENT_TYPES.get(name)
+    return cls if cls is not None else event_types().get(name)
 
 
 def topic_of(name: str) -> str:

@@ -3,8 +3,9 @@
 Start-up is kept to what ``--help`` needs (click, and this table): a command's module,
 with the libraries it uses (the ledger, pydantic, boto3, httpx ...), is imported only
 when that command runs. The table keeps each command's one-line help, so listing the
-commands imports none of them; ``tests/test_cli_startup.py`` checks that the table
-says what the commands themselves say.
+commands imports none of them; ``tests/test_cli.py`` checks that the table says what
+the commands themselves say, ``tests/test_cli_startup.py`` what each command imports
+(and ``bench/bench_cli.py`` measures how long it takes).
 
 Exit statuses: 0 done; 1 the answer is no (``check``: not eligible); 2 bad input, a
 refused command or usage (nothing was recorded); 3 the ledger database could not be

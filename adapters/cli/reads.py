@@ -18,7 +18,6 @@ from crowdledger.adapters.cli.support import (
     parse_time,
 )
 from crowdledger.adapters.ledger.reads import ReadAPI
-from crowdledger.adapters.ledger.rule_files import RuleSet
 from crowdledger.adapters.store.codec import event_to_document
 
 __all__ = ["commands"]
@@ -129,6 +128,8 @@ def check(
     as_json: AsJson = False,
 ) -> None:
     """Decide whether WORKER may work under the rules, and say why (exit 1: not eligible)."""
+    from crowdledger.adapters.ledger.rule_files import RuleSet  # yaml, pydantic: only here
+
     ruleset = RuleSet.load(rules)
     when = parse_time(as_of, "as_of")
     with opened() as ledger:
@@ -150,6 +151,8 @@ def eligible(
     as_json: AsJson = False,
 ) -> None:
     """List every known worker the rules admit."""
+    from crowdledger.adapters.ledger.rule_files import RuleSet  # yaml, pydantic: only here
+
     ruleset = RuleSet.load(rules)
     when = parse_time(as_of, "as_of")
     with opened() as ledger:

@@ -26,7 +26,7 @@ import os
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 import orjson
 
@@ -34,7 +34,6 @@ from crowdledger.adapters.ledger.commands import NOW, CommandRunner, Decide, dec
 from crowdledger.adapters.ledger.eligibility import EligibilityCache
 from crowdledger.adapters.ledger.follow import Follower
 from crowdledger.adapters.ledger.reads import PastView, ReadAPI, worker_streams
-from crowdledger.adapters.ledger.rule_files import RuleSetLike, as_ruleset
 from crowdledger.adapters.store.catch_up import BULK_BATCH
 from crowdledger.adapters.store.codec import decode_event
 from crowdledger.adapters.store.database import Database, Tx, open_database
@@ -80,13 +79,12 @@ from crowdledger.domain.worker_qualification import (
 )
 from crowdledger.projections.read_model import ReadModel
 from crowdledger.projections.records import Definition
-from crowdledger.rules.automations import automations_of
-from crowdledger.rules.decision import Decision
-from crowdledger.rules.evaluate import decide
-from crowdledger.rules.facts import WorkerFacts
-from crowdledger.rules.model import RuleSetModel, failed_name
-from crowdledger.rules.population import Population
-from crowdledger.rules.ruleset import RuleSet
+
+if TYPE_CHECKING:  # the rules (pydantic models, yaml) are imported by the methods that use them
+    from crowdledger.adapters.ledger.rule_files import RuleSetLike
+    from crowdledger.rules.decision import Decision
+    from crowdledger.rules.population import Population
+    from crowdledger.rules.ruleset import RuleSet
 
 __all__ = ["Ledger", "default_actor"]
 
@@ -464,6 +462,8 @@ class Ledger(ReadAPI):
         """Record an onboarding outcome in Mephisto's convention, in one transaction:
         passing grants ``qualification`` = 1; failing grants it = 0 and grants
         ``<qualification>-failed`` (which a rule set with onboarding requires not to exist)."""
+        from crowdledger.rules.model import failed_name
+
         ref = str(parse_worker(worker))
         check_qualification_name(qualification)
         if not isinstance(passed, bool):
@@ -490,6 +490,9 @@ class Ledger(ReadAPI):
         the same ones changes nothing (and returns None). Every qualification they name
         must be defined.
         """
+        from crowdledger.adapters.ledger.rule_files import as_ruleset
+        from crowdledger.rules.automations import automations_of
+
         ruleset = as_ruleset(rules)
         ruleset.check_names(self._current_definitions())
         if not automations_of(ruleset.model):
@@ -522,6 +525,9 @@ class Ledger(ReadAPI):
 
     def installed_automations(self) -> dict[str, list[str]]:
         """The installed rule sets and the names of their automations."""
+        from crowdledger.rules.automations import automations_of
+        from crowdledger.rules.model import RuleSetModel
+
         with self._reading() as (_tx, model):
             installed = model.automations()
         return {
@@ -569,6 +575,10 @@ class Ledger(ReadAPI):
     def check(self, worker: str, rules: RuleSetLike, *, as_of: datetime | None = None) -> Decision:
         """Decide whether ``worker`` may work under ``rules`` (now, or as of a past time),
         and say why: each failing clause, the value it saw and the event that set it."""
+        from crowdledger.adapters.ledger.rule_files import as_ruleset
+        from crowdledger.rules.evaluate import decide
+        from crowdledger.rules.facts import WorkerFacts
+
         if as_of is not None:
             return self.as_of(as_of).check(worker, rules)
         ruleset = as_ruleset(rules)
@@ -583,6 +593,8 @@ class Ledger(ReadAPI):
         The answer is kept and brought up to date from the events recorded since, so
         asking again is cheap (see :mod:`crowdledger.adapters.ledger.eligibility`).
         """
+        from crowdledger.adapters.ledger.rule_files import as_ruleset
+
         if as_of is not None:
             return self.as_of(as_of).eligible_workers(rules)
         ruleset = as_ruleset(rules)

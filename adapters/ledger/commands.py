@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 from uuid import UUID
 
 import orjson
@@ -32,11 +32,6 @@ from crowdledger.domain.errors import (
 )
 from crowdledger.domain.events import LedgerEvent
 from crowdledger.domain.identifiers import check_value
-from crowdledger.domain.provider_command import (
-    WORKER_FACT_KINDS,
-    ProviderCommand,
-    ProviderObservation,
-)
 from crowdledger.domain.qualification_type import QualificationDefined, QualificationType
 from crowdledger.domain.streams import (
     automation_set_stream,
@@ -51,7 +46,11 @@ from crowdledger.domain.submission import Submission
 from crowdledger.domain.worker_blocks import WorkerBlocks
 from crowdledger.domain.worker_qualification import WorkerQualification
 from crowdledger.projections.records import Definition
-from crowdledger.rules.sync_plan import FactKey, SyncCommand
+
+# The provider sync's streams (domain.provider_command) and plans are imported by the
+# decisions that record them: the other commands never load them.
+if TYPE_CHECKING:
+    from crowdledger.rules.sync_plan import FactKey, SyncCommand
 
 __all__ = ["NOW", "CommandRunner", "Decide", "Session", "decisions"]
 
@@ -221,6 +220,8 @@ class ProviderOutcome(Protocol):
 
 
 def _fact_fields(target: str, command: SyncCommand) -> dict[str, Any]:
+    from crowdledger.domain.provider_command import WORKER_FACT_KINDS
+
     return {
         "target": target,
         "operation": command.operation,
@@ -357,6 +358,7 @@ class decisions:  # noqa: N801 - a namespace of decision builders
     @staticmethod
     def queue_provider_commands(target: str, commands: Sequence[tuple[str, SyncCommand]]) -> Decide:
         """Put commands in the outbox (each a new stream); returns the last one queued."""
+        from crowdledger.domain.provider_command import ProviderCommand
 
         def decide(session: Session, ctx: Context) -> LedgerEvent | None:
             last = None
@@ -371,6 +373,7 @@ class decisions:  # noqa: N801 - a namespace of decision builders
     def record_provider_outcomes(target: str, outcomes: Sequence[ProviderOutcome]) -> Decide:
         """Mark sent commands succeeded or failed; ones another process already marked
         are left as they are."""
+        from crowdledger.domain.provider_command import ProviderCommand
 
         def decide(session: Session, ctx: Context) -> LedgerEvent | None:
             last: LedgerEvent | None = None
@@ -407,6 +410,7 @@ class decisions:  # noqa: N801 - a namespace of decision builders
         target: str, pull_id: str, facts: Sequence[tuple[FactKey, str | None]]
     ) -> Decide:
         """Record what a pull saw the provider hold, where the ledger believed otherwise."""
+        from crowdledger.domain.provider_command import WORKER_FACT_KINDS, ProviderObservation
 
         def decide(session: Session, ctx: Context) -> LedgerEvent | None:
             stream = session.new(ProviderObservation, provider_observation_stream(pull_id))

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import orjson
 
@@ -20,10 +21,9 @@ from crowdledger.adapters.store.database import Tx
 from crowdledger.adapters.store.event_log import EventLog
 from crowdledger.adapters.store.sql_views import SqlPopulation, SqlReadModel
 from crowdledger.domain.identifiers import GLOBAL_SCOPE
-from crowdledger.rules.evaluate import admits
-from crowdledger.rules.facts import WorkerFacts
-from crowdledger.rules.model import RuleSetModel
-from crowdledger.rules.population import eligible_workers
+
+if TYPE_CHECKING:  # the rules are imported when a rule set is first decided
+    from crowdledger.rules.model import RuleSetModel
 
 __all__ = ["EligibilityCache"]
 
@@ -71,6 +71,8 @@ class EligibilityCache:
         return min(future) if future else None
 
     def _decide_all(self, ruleset: RuleSetModel, tx: Tx, position: int, now: datetime) -> _Answer:
+        from crowdledger.rules.population import eligible_workers
+
         population = SqlPopulation(tx.views)
         eligible = eligible_workers(ruleset, population, now)
         ends = [end for _worker, end in population.timed_blocks(ruleset.blocked_scopes)]
@@ -86,6 +88,9 @@ class EligibilityCache:
         now: datetime,
     ) -> bool:
         """Decide again the workers touched since the answer; False if there are too many."""
+        from crowdledger.rules.evaluate import admits
+        from crowdledger.rules.facts import WorkerFacts
+
         rows = self._log.read_for_views(tx.events, answer.position, _REDECIDE_FROM + 1)
         if len(rows) > _REDECIDE_FROM:
             return False

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid5
 
 import orjson
@@ -27,24 +27,13 @@ from crowdledger.adapters.store.event_log import EventLog
 from crowdledger.adapters.store.sql_views import SqlReadModel, SqlViews
 from crowdledger.domain.aggregate import Context
 from crowdledger.domain.errors import CommandRefused
-from crowdledger.rules.automations import (
-    AUTOMATED,
-    TRIGGER_TYPES,
-    Trigger,
-    automations_of,
-    fired,
-    trigger_of,
-)
 from crowdledger.rules.facts import WorkerFacts
-from crowdledger.rules.model import (
-    AdjustAction,
-    Automation,
-    BlockAction,
-    GrantAction,
-    RevokeAction,
-    RuleSetModel,
-    UnblockAction,
-)
+
+# The automations (and the pydantic rule models they are made of) are imported once some
+# are installed: a ledger without any never loads them.
+if TYPE_CHECKING:
+    from crowdledger.rules.automations import Trigger
+    from crowdledger.rules.model import Automation
 
 __all__ = ["AUTOMATIONS", "Follower"]
 
@@ -56,10 +45,20 @@ log = logging.getLogger("crowdledger.automations")
 
 
 def _may_trigger(row: tuple[int, str, bytes]) -> bool:
+    from crowdledger.rules.automations import TRIGGER_TYPES
+
     return type_name(row[1]) in TRIGGER_TYPES
 
 
 def _decision(automation: Automation, worker: str, occurred_at: datetime) -> Decide:
+    from crowdledger.rules.model import (
+        AdjustAction,
+        BlockAction,
+        GrantAction,
+        RevokeAction,
+        UnblockAction,
+    )
+
     action = automation.action
     if isinstance(action, AdjustAction):
         return decisions.adjust(worker, action.qualification, action.by, action.initial)
@@ -89,6 +88,9 @@ class Follower:
         for ruleset, (digest, spec, _position) in installed.items():
             key = (ruleset, digest)
             if key not in self._parsed:
+                from crowdledger.rules.automations import automations_of
+                from crowdledger.rules.model import RuleSetModel
+
                 self._parsed[key] = automations_of(RuleSetModel.model_validate(spec))
             active.extend(self._parsed[key])
         self.automations_seen = bool(active)
@@ -139,6 +141,8 @@ class Follower:
     ) -> list[Automation]:
         """Apply one event (the read models are at ``previous``: positions may have gaps
         on PostgreSQL); let the active automations react to it."""
+        from crowdledger.rules.automations import fired, trigger_of
+
         _position, topic, state = row
         data: dict[str, Any] = orjson.loads(bytes(state))
         kind = type_name(topic)
@@ -162,6 +166,8 @@ class Follower:
     def _act(
         self, tx: Tx, automation: Automation, trigger: Trigger, data: dict[str, Any], when: datetime
     ) -> None:
+        from crowdledger.rules.automations import AUTOMATED
+
         event_id = data["event_id"]
         context = Context(
             actor=automation.actor,

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from crowdledger.adapters.ledger.rule_files import RuleSetLike, as_ruleset
 from crowdledger.adapters.store.catch_up import type_name
 from crowdledger.adapters.store.codec import decode_event
 from crowdledger.adapters.store.event_log import LogRow
@@ -39,13 +38,13 @@ from crowdledger.projections.memory import MemoryViews
 from crowdledger.projections.projector import project
 from crowdledger.projections.read_model import ReadModel, blocked_in
 from crowdledger.projections.records import Block, Definition, WorkerStats
-from crowdledger.rules.decision import Decision
-from crowdledger.rules.evaluate import decide
 from crowdledger.rules.facts import WorkerFacts
-from crowdledger.rules.population import ColumnsPopulation, Population, eligible_workers
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the rules (pydantic models, yaml) are imported by the methods that use them
     from crowdledger.adapters.ledger.application import Ledger
+    from crowdledger.adapters.ledger.rule_files import RuleSetLike
+    from crowdledger.rules.decision import Decision
+    from crowdledger.rules.population import Population
 
 __all__ = ["PastView", "ReadAPI", "worker_streams"]
 
@@ -145,6 +144,9 @@ class ReadAPI(ABC):
         Raises :class:`~crowdledger.RuleSetError` if the rules name a qualification the
         ledger never defined.
         """
+        from crowdledger.adapters.ledger.rule_files import as_ruleset
+        from crowdledger.rules.evaluate import decide
+
         ruleset = as_ruleset(rules)
         ref = str(parse_worker(worker))
         ruleset.check_names(self._current_definitions())
@@ -153,6 +155,9 @@ class ReadAPI(ABC):
 
     def eligible_workers(self, rules: RuleSetLike) -> set[str]:
         """Every known worker ``rules`` admit (workers the ledger never saw cannot be)."""
+        from crowdledger.adapters.ledger.rule_files import as_ruleset
+        from crowdledger.rules.population import eligible_workers
+
         ruleset = as_ruleset(rules)
         ruleset.check_names(self._current_definitions())
         with self._population() as (population, at):
@@ -216,6 +221,8 @@ class PastView(ReadAPI):
 
     @contextlib.contextmanager
     def _population(self) -> Iterator[tuple[Population, datetime]]:
+        from crowdledger.rules.population import ColumnsPopulation
+
         with self._model(None) as views:
             assert isinstance(views, MemoryViews)
             yield ColumnsPopulation(views), self.at

@@ -22,7 +22,7 @@ from uuid import UUID
 import orjson
 
 from crowdledger.domain.errors import InvalidInputError
-from crowdledger.domain.events import EVENT_TYPES, LedgerEvent
+from crowdledger.domain.events import EVENT_TYPES, LedgerEvent, event_types
 
 __all__ = [
     "FieldSpec",
@@ -117,7 +117,8 @@ def decode_event(
     topic: str, stream: UUID | str, version: int, state: bytes, position: int | None = None
 ) -> LedgerEvent:
     """Rebuild an event object from a stored row (no validation: the store is trusted)."""
-    cls = EVENT_TYPES[topic.rpartition(":")[2]]
+    name = topic.rpartition(":")[2]
+    cls = EVENT_TYPES.get(name) or event_types()[name]  # the registry, completed once
     data: dict[str, Any] = orjson.loads(state)
     for name, convert in _converters(cls):
         raw = data.get(name)
@@ -221,9 +222,10 @@ def event_from_document(doc: dict[str, Any], stream: UUID, version: int) -> Ledg
     trusting the document's own.
     """
     type_name = doc.get("type")
-    cls = EVENT_TYPES.get(type_name) if type(type_name) is str else None
+    types = event_types()
+    cls = types.get(type_name) if type(type_name) is str else None
     if cls is None:
-        known = ", ".join(sorted(EVENT_TYPES))
+        known = ", ".join(sorted(types))
         raise InvalidInputError("type", f"unknown event type {type_name!r} (known: {known})")
     pairs, allowed = _document_fields(cls)
     if not allowed.issuperset(doc):

@@ -28,7 +28,7 @@ from crowdledger.adapters.store.event_log import EventLog, StoredRow
 from crowdledger.adapters.transfer.import_schema import datetime_fields, line_schema
 from crowdledger.domain.aggregate import StreamState
 from crowdledger.domain.errors import CommandRefused, ImportFileError, InvalidInputError
-from crowdledger.domain.events import EVENT_TYPES, LedgerEvent
+from crowdledger.domain.events import LedgerEvent, event_types
 from crowdledger.domain.qualification_type import QualificationDefined
 from crowdledger.domain.streams import qualification_type_stream, stream_hex
 from crowdledger.domain.worker_qualification import QualificationGranted, QualificationRevoked
@@ -228,7 +228,7 @@ def event_from_valid_line(doc: dict[str, Any]) -> LedgerEvent:
     """
     pop = doc.pop
     pop("position", None)
-    cls = EVENT_TYPES[pop("type")]
+    cls = event_types()[pop("type")]
     doc["timestamp"] = pop("recorded_at")
     for name in datetime_fields(cls):
         text = doc[name]

@@ -17,7 +17,7 @@ from pydantic import ConfigDict, Field, StrictBool, StringConstraints, TypeAdapt
 from typing_extensions import TypedDict
 
 from crowdledger.adapters.store.codec import ENVELOPE, FieldSpec, field_specs
-from crowdledger.domain.events import EVENT_TYPES, LedgerEvent
+from crowdledger.domain.events import LedgerEvent, event_types
 from crowdledger.domain.identifiers import FIELD_FORMATS
 
 # A character that is not white space as Python's str.strip() sees it: the regex engine's
@@ -76,7 +76,7 @@ def datetime_fields(cls: type[LedgerEvent]) -> tuple[str, ...]:
 def line_schema() -> TypeAdapter[dict[str, Any]]:
     """One validator for a line of any event type, chosen by its ``type``."""
     members = []
-    for name, cls in sorted(EVENT_TYPES.items()):
+    for name, cls in sorted(event_types().items()):
         fields: dict[str, Any] = {"type": Literal[name]}
         for spec in field_specs(cls):
             key = "recorded_at" if spec.name == "timestamp" else spec.name
