@@ -36,7 +36,8 @@ def test_python_examples_run_twice_and_assert_what_they_show(
 def test_the_examples_need_no_checkout() -> None:
     """They import what a `pip install` gives, never the tests' own modules."""
     for code in blocks("python"):
-        assert "from tests" not in code and "import tests" not in code
+        assert "from tests" not in code
+        assert "import tests" not in code
 
 
 def test_cli_examples_run(tmp_path: Path) -> None:
