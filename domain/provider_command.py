@@ -8,8 +8,9 @@ value (text, or None for "absent").
 
 Every change the sync makes is a command with a stream of its own: queued (recorded
 before anything is sent, so a crash leaves it in the outbox), then exactly one of
-succeeded or failed. What the provider held, and when, is the fold of the succeeded
-commands and of the observations a ``pull`` recorded.
+succeeded or failed, or cancelled by an operator before it was carried out. What the
+provider held, and when, is the fold of the succeeded commands and of the observations a
+``pull`` recorded.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ __all__ = [
     "WORKER_FACT_KINDS",
     "CommandNotPendingError",
     "ProviderCommand",
+    "ProviderCommandCancelled",
     "ProviderCommandFailed",
     "ProviderCommandQueued",
     "ProviderCommandSucceeded",
@@ -167,6 +169,27 @@ class ProviderCommandFailed(_CommandOutcome):
 
 
 @dataclass(frozen=True)
+class ProviderCommandCancelled(_CommandOutcome):
+    """An operator took the command back before it was carried out: the outbox no longer
+    sends it, and what the provider holds is unchanged as far as the ledger knows.
+
+    Only a pending command can be cancelled. One that was sent and got no answer
+    (``unanswered`` > 0) may have taken effect: ``sent`` records that the operator
+    cancelled it knowing so (``sync pull`` shows what the provider holds).
+    """
+
+    TOPIC: ClassVar[str] = topic_of("ProviderCommandCancelled")
+
+    fact_value: str | None
+    sent: bool
+
+    def evolve(self, state: StreamState) -> None:
+        assert isinstance(state, ProviderCommandState)
+        super().evolve(state)
+        state.status = "cancelled"
+
+
+@dataclass(frozen=True)
 class ProviderStateObserved(_FactEvent):
     """A pull saw the provider hold ``fact_value`` (None: not hold the fact) where the
     ledger believed otherwise; recorded only when the operator asks for it."""
@@ -200,6 +223,9 @@ class ProviderCommand(LedgerAggregate[ProviderCommandState]):
     def fail(self, context: Context, **fact: Any) -> ProviderCommandFailed:
         return self._record(ProviderCommandFailed, context, **fact)
 
+    def cancel(self, context: Context, **fact: Any) -> ProviderCommandCancelled:
+        return self._record(ProviderCommandCancelled, context, **fact)
+
 
 class ProviderObservation(LedgerAggregate[StreamState]):
     """The facts one pull recorded (one stream per pull)."""
@@ -213,4 +239,5 @@ class ProviderObservation(LedgerAggregate[StreamState]):
 ProviderCommandQueued.aggregate_class = ProviderCommand
 ProviderCommandSucceeded.aggregate_class = ProviderCommand
 ProviderCommandFailed.aggregate_class = ProviderCommand
+ProviderCommandCancelled.aggregate_class = ProviderCommand
 ProviderStateObserved.aggregate_class = ProviderObservation

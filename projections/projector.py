@@ -21,7 +21,7 @@ class ProviderCommandRow(NamedTuple):
     key: str
     subject: str
     fact_value: str | None
-    status: str  # pending, succeeded, failed
+    status: str  # pending, succeeded, failed, cancelled
     error: str | None
     position: int  # of the latest event
     occurred_at: str  # of the latest event
@@ -195,6 +195,11 @@ def _failed(sink: ViewSink, position: int, d: Data) -> None:
     sink.provider_command(_command(d, status, position, error))
 
 
+def _cancelled(sink: ViewSink, position: int, d: Data) -> None:
+    # Taken back by an operator: out of the outbox; the facts are unchanged.
+    sink.provider_command(_command(d, "cancelled", position, d["reason"]))
+
+
 _HANDLERS: dict[str, Callable[[ViewSink, int, Data], None]] = {
     "QualificationDefined": _defined,
     "QualificationGranted": _granted,
@@ -209,6 +214,7 @@ _HANDLERS: dict[str, Callable[[ViewSink, int, Data], None]] = {
     "ProviderCommandQueued": _queued,
     "ProviderCommandSucceeded": _succeeded,
     "ProviderCommandFailed": _failed,
+    "ProviderCommandCancelled": _cancelled,
     "ProviderStateObserved": _fact,
 }
 PROJECTED_TYPES = frozenset(_HANDLERS)

@@ -129,7 +129,8 @@ def test_mturk_errors_exit_4_and_say_why(
     tmp_path: Path, aws: None, server: FakeMTurkServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     db, where = setup(tmp_path, server)
-    server.fake.fail_next(None, kind="service_fault", times=1000)
+    # Down after apply's first read (the credentials check), which it answered.
+    server.fake.fail_next("CreateQualificationType", kind="service_fault", times=1000)
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
     result = invoke(db, "sync", "apply", *where)
     assert result.exit_code == 4

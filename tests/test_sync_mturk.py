@@ -210,7 +210,9 @@ def test_a_grant_made_while_mturk_is_down_is_delivered_later(
     sync = MTurkSync(ledger, mturk_client(fake, max_attempts=2))
     sync.apply(RULES)
     ledger.grant(A2, "english", value=7, reason="retook the test")
-    fake.fail_next(None, kind="service_fault", times=100)
+    # MTurk answers apply's first read (the credentials check), then goes down: while it
+    # is down from the start, apply queues nothing (tests/test_sync_hygiene.py).
+    fake.fail_next("AssociateQualificationWithWorker", kind="service_fault", times=100)
     report = sync.apply(RULES)
     assert report.stopped is not None
     assert "did not answer" in report.stopped
@@ -480,20 +482,20 @@ def test_concurrent_appliers_never_send_a_stale_command_last(tmp_path: Any) -> N
         first.apply(RULES)
         ledger.grant(A1, "english", value=5)  # A1 becomes eligible for english >= 2
     entered, resume = threading.Event(), threading.Event()
-    handle = fake._handle
 
-    def slow(request: Any) -> Any:
+    def slow(request: Any, **_kwargs: Any) -> None:
+        # A's grant waits on its way to MTurk (outside the fake, which B's apply uses too).
         if b"AssociateQualificationWithWorker" in request.headers.get("X-Amz-Target", b""):
             entered.set()
             resume.wait(10)
-        return handle(request)
 
-    fake._handle = slow  # type: ignore[method-assign]
     reports: list[Any] = []
 
     def apply_a() -> None:
+        client = mturk_client(fake)
+        client.meta.events.register_first("before-send.mturk", slow)
         with Ledger.open(url) as mine:
-            reports.append(MTurkSync(mine, mturk_client(fake)).apply(RULES))
+            reports.append(MTurkSync(mine, client).apply(RULES))
 
     thread = threading.Thread(target=apply_a)
     thread.start()

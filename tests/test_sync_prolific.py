@@ -205,7 +205,9 @@ def test_when_prolific_stays_down_the_rest_waits_in_the_outbox(
     populate(ledger)
     study = fake.add_study()
     sync = make_sync(ledger, fake, study)
-    fake.fail_next(status=503, times=1000)
+    # Down after apply's first read (the token check): down from the start, apply queues
+    # nothing (tests/test_sync_hygiene.py).
+    fake.fail_next(status=503, times=1000, path_contains="participant-groups")
     report = sync.apply(RULES)
     assert report.stopped
     assert report.left_pending > 0

@@ -7,8 +7,8 @@
             ...
             bar.advance()
 
-``bar.total(n)`` sets (or changes) the total once it is known, ``bar.describe(text)``
-the label. Off a terminal (a pipe, a file, a test's runner), or with ``--quiet``, nothing
+``bar.total(n)`` sets (or changes) the total once it is known, ``bar.set(n)`` how much
+is done, ``bar.describe(text)`` the label. Off a terminal (a pipe, a file, a test's runner), or with ``--quiet``, nothing
 is drawn and every call does nothing, so scripts and logs see only the command's own
 output. rich is imported only when a bar is drawn.
 """
@@ -46,6 +46,11 @@ class Progress:
     def advance(self, by: int = 1) -> None:
         if self._bar is not None and self._task is not None:
             self._bar.advance(self._task, by)
+
+    def set(self, completed: int) -> None:
+        """Say how much is done (rather than how much more)."""
+        if self._bar is not None and self._task is not None:
+            self._bar.update(self._task, completed=completed)
 
     def total(self, total: int | None) -> None:
         if self._bar is not None and self._task is not None:

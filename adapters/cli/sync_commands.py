@@ -1,18 +1,23 @@
-"""``crowdledger sync``: plan, apply, status, pull and ingest against MTurk or Prolific.
+"""``crowdledger sync``: plan, apply, status, pull, ingest and cancel against MTurk or
+Prolific.
 
 MTurk credentials come from the usual AWS environment (``AWS_ACCESS_KEY_ID`` ...,
-profiles); the Prolific token from ``PROLIFIC_API_TOKEN``. Neither is ever printed.
+profiles); the Prolific token from ``PROLIFIC_API_TOKEN``. Neither is ever printed: every
+provider error is redacted before it is shown (and before it is stored).
 """
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, ParamSpec, TypeVar
 
 import typer
 
+from crowdledger.adapters.cli.progress import Quiet, progress
 from crowdledger.adapters.cli.support import (
     EXIT_PROVIDER,
     Actor,
@@ -27,23 +32,56 @@ from crowdledger.adapters.cli.support import (
 )
 from crowdledger.adapters.ledger.application import Ledger
 from crowdledger.adapters.ledger.rule_files import RuleSet
-from crowdledger.adapters.mturk.provider import MTurkSync, mturk_client
-from crowdledger.adapters.prolific.provider import BASE_URL, ProlificSync, prolific_client
+from crowdledger.adapters.mturk.provider import (
+    PRODUCTION_ENDPOINT,
+    SANDBOX_ENDPOINT,
+    MTurkSync,
+    mturk_client,
+    mturk_target,
+)
+from crowdledger.adapters.prolific.provider import (
+    BASE_URL,
+    DEFAULT_TIMEOUT,
+    ProlificSync,
+    prolific_client,
+    prolific_target,
+)
 from crowdledger.adapters.sync.engine import (
     ApplyReport,
+    CancelReport,
     Plan,
+    ProviderError,
     Sync,
     SyncStatus,
+    cancel_commands,
+    command_target,
     known_targets,
     sync_status,
 )
+from crowdledger.adapters.sync.redaction import redact
 from crowdledger.rules.gates import DEFAULT_ACTIONS_GUARDED
 
 __all__ = ["sync_app"]
 
 sync_app = command_group(
-    "Keep MTurk and Prolific in line with the ledger: plan, apply, status, pull, ingest."
+    "Keep MTurk and Prolific in line with the ledger: plan, apply, status, pull, ingest, cancel."
 )
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _redacted(command: Callable[P, R]) -> Callable[P, R]:
+    """The last line before the terminal: a provider's error is printed redacted."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except ProviderError as exc:
+            raise ProviderError(redact(str(exc)), code=exc.code, retryable=exc.retryable) from None
+
+    return wrapper
 
 
 class ProviderName(StrEnum):
@@ -68,7 +106,22 @@ ActionsGuarded = Annotated[
     ),
 ]
 BaseUrl = Annotated[
-    str, typer.Option("--base-url", metavar="URL", help="Prolific: the API's base URL.")
+    str,
+    typer.Option(
+        "--base-url",
+        metavar="URL",
+        help="Prolific: the API, as https://api.prolific.com or with its /api/v1/ path.",
+    ),
+]
+Timeout = Annotated[
+    float,
+    typer.Option(
+        "--timeout",
+        metavar="S",
+        min=0.1,
+        help="Seconds to wait for a connection and for each reply; a call is given up "
+        "after 3 tries without any.",
+    ),
 ]
 Workspace = Annotated[
     str | None,
@@ -96,10 +149,26 @@ class _Target:
     workspace: str | None = None
     study: str | None = None
     actor: str | None = None
+    timeout: float = DEFAULT_TIMEOUT
+
+    def target(self) -> str:
+        """The provider account these options name, without credentials."""
+        if self.provider is ProviderName.mturk:
+            official = SANDBOX_ENDPOINT if self.sandbox else PRODUCTION_ENDPOINT
+            return mturk_target(self.endpoint_url or official, True if self.sandbox else None)
+        return prolific_target(self.base_url, self._workspace())
+
+    def _workspace(self) -> str:
+        workspace = self.workspace or os.environ.get("PROLIFIC_WORKSPACE_ID")
+        if not workspace:
+            raise fail("--workspace (or PROLIFIC_WORKSPACE_ID) is required for Prolific")
+        return workspace
 
     def sync(self, ledger: Ledger) -> MTurkSync | ProlificSync:
         if self.provider is ProviderName.mturk:
-            client = mturk_client(sandbox=self.sandbox, endpoint_url=self.endpoint_url)
+            client = mturk_client(
+                sandbox=self.sandbox, endpoint_url=self.endpoint_url, timeout=self.timeout
+            )
             return MTurkSync(
                 ledger,
                 client,
@@ -110,12 +179,10 @@ class _Target:
         token = os.environ.get("PROLIFIC_API_TOKEN")
         if not token:
             raise fail("set PROLIFIC_API_TOKEN to a Prolific API token")
-        workspace = self.workspace or os.environ.get("PROLIFIC_WORKSPACE_ID")
-        if not workspace:
-            raise fail("--workspace (or PROLIFIC_WORKSPACE_ID) is required for Prolific")
+        workspace = self._workspace()
         return ProlificSync(
             ledger,
-            prolific_client(token, base_url=self.base_url),
+            prolific_client(token, base_url=self.base_url, timeout=self.timeout),
             workspace=workspace,
             study=self.study,
             actor=self.actor,
@@ -141,28 +208,44 @@ def _print_report(report: ApplyReport) -> None:
         f"left pending {report.left_pending}"
     )
     for outcome in report.failed:
-        typer.echo(f"  failed   {outcome.command.describe()}: {outcome.error}")
+        typer.echo(f"  failed   {outcome.command.describe()}: {redact(outcome.error or '')}")
     for outcome in report.unanswered:
-        typer.echo(f"  no answer {outcome.command.describe()}: {outcome.error}")
+        typer.echo(f"  no answer {outcome.command.describe()}: {redact(outcome.error or '')}")
     if report.stopped:
         typer.echo(f"  stopped: {report.stopped}")
 
 
 def _print_status(status: SyncStatus) -> None:
     counts = status.counts
+    cancelled = counts.get("cancelled", 0)
     typer.echo(
         f"{status.target}: pending {counts.get('pending', 0)}, failed {counts.get('failed', 0)}, "
-        f"done {counts.get('succeeded', 0)}"
+        f"done {counts.get('succeeded', 0)}" + (f", cancelled {cancelled}" if cancelled else "")
     )
+    # Errors recorded before redaction existed are redacted on the way out too.
     for row in status.pending:
-        line = f"  pending  {row.kind} {row.key} {row.subject} ({row.operation})"
-        typer.echo(f"{line}: last try: {row.error}" if row.error else line)
+        line = f"  pending  {row.command_id}  {row.kind} {row.key} {row.subject} ({row.operation})"
+        typer.echo(f"{line}: last try: {redact(row.error)}" if row.error else line)
     for row in status.failed:
-        typer.echo(f"  failed   {row.kind} {row.key} {row.subject} ({row.operation}): {row.error}")
+        typer.echo(
+            f"  failed   {row.command_id}  {row.kind} {row.key} {row.subject} "
+            f"({row.operation}): {redact(row.error or '')}"
+        )
+
+
+def _print_cancelled(report: CancelReport) -> None:
+    typer.echo(f"{report.target}: cancelled {len(report.cancelled)}")
+    for row in report.cancelled:
+        typer.echo(
+            f"  cancelled {row.command_id}  {row.kind} {row.key} {row.subject} ({row.operation})"
+        )
+    for line in report.notes:
+        typer.echo(f"  note: {line}")
 
 
 @sync_app.command("plan")
 @handles_errors
+@_redacted
 def sync_plan(
     provider: ProviderOption,
     rules: RulesOption,
@@ -177,7 +260,7 @@ def sync_plan(
     """Show the commands that would bring the provider in line; sends nothing."""
     ruleset = RuleSet.load(rules)
     target = _Target(provider, sandbox, endpoint_url, actions_guarded, base_url, workspace, study)
-    with opened() as ledger:
+    with opened(create=False) as ledger:
         plan = target.sync(ledger).plan(ruleset)
     if as_json:
         emit_json(plan.to_json())
@@ -187,6 +270,7 @@ def sync_plan(
 
 @sync_app.command("apply")
 @handles_errors
+@_redacted
 def sync_apply(
     provider: ProviderOption,
     rules: RulesOption,
@@ -199,15 +283,25 @@ def sync_apply(
     study: Study = None,
     actor: Actor = None,
     reason: Reason = None,
+    timeout: Timeout = DEFAULT_TIMEOUT,
+    quiet: Quiet = False,
 ) -> None:
-    """Record the plan in the outbox and send everything pending. Exit 4 if a command
-    failed or was left pending."""
+    """Check that the provider can be reached with these credentials, record the plan in
+    the outbox and send everything pending. Exit 4 if a command failed or was left
+    pending (or the provider cannot be reached: then nothing is queued)."""
     ruleset = RuleSet.load(rules)
     target = _Target(
-        provider, sandbox, endpoint_url, actions_guarded, base_url, workspace, study, actor
+        provider, sandbox, endpoint_url, actions_guarded, base_url, workspace, study, actor, timeout
     )
     with opened() as ledger:
-        report = target.sync(ledger).apply(ruleset, reason=reason)
+        sync = target.sync(ledger)
+        with progress(f"sending to {sync.target}", quiet=quiet) as bar:
+
+            def advance(sent: int, total: int) -> None:
+                bar.total(total)
+                bar.set(sent)
+
+            report = sync.apply(ruleset, reason=reason, progress=advance)
     if as_json:
         emit_json(report.to_json())
     else:
@@ -218,6 +312,7 @@ def sync_apply(
 
 @sync_app.command("status")
 @handles_errors
+@_redacted
 def sync_status_command(
     provider: Annotated[
         ProviderName | None,
@@ -229,7 +324,7 @@ def sync_status_command(
     ] = 20,
 ) -> None:
     """Pending, failed (with the provider's error) and done commands, per provider account."""
-    with opened() as ledger:
+    with opened(create=False) as ledger:
         targets = [
             t for t in known_targets(ledger) if provider is None or t.startswith(f"{provider}:")
         ]
@@ -245,6 +340,7 @@ def sync_status_command(
 
 @sync_app.command("pull")
 @handles_errors
+@_redacted
 def sync_pull(
     provider: ProviderOption,
     rules: RulesOption,
@@ -262,6 +358,7 @@ def sync_pull(
     workspace: Workspace = None,
     study: Study = None,
     actor: Actor = None,
+    timeout: Timeout = DEFAULT_TIMEOUT,
 ) -> None:
     """Read the provider's state (every page) and report drift from what the ledger
     believes; changes nothing unless --record."""
@@ -274,8 +371,9 @@ def sync_pull(
         workspace=workspace,
         study=study,
         actor=actor,
+        timeout=timeout,
     )
-    with opened() as ledger:
+    with opened(create=False) as ledger:
         drift = target.sync(ledger).pull(ruleset, record=record)
     if as_json:
         emit_json(drift.to_json())
@@ -289,6 +387,7 @@ def sync_pull(
 
 @sync_app.command("ingest")
 @handles_errors
+@_redacted
 def sync_ingest(
     provider: ProviderOption,
     hit: Annotated[
@@ -313,22 +412,36 @@ def sync_ingest(
     base_url: BaseUrl = BASE_URL,
     workspace: Workspace = None,
     actor: Actor = None,
+    timeout: Timeout = DEFAULT_TIMEOUT,
+    quiet: Quiet = False,
 ) -> None:
     """Record submitted, approved and rejected work from the provider, each once."""
     target = _Target(
-        provider, sandbox, endpoint_url, base_url=base_url, workspace=workspace, actor=actor
+        provider,
+        sandbox,
+        endpoint_url,
+        base_url=base_url,
+        workspace=workspace,
+        actor=actor,
+        timeout=timeout,
     )
     with opened() as ledger:
         sync: Sync = target.sync(ledger)
-        if isinstance(sync, MTurkSync):
-            if not hit:
-                raise fail("give at least one --hit")
-            report = sync.ingest(hit, task=task, actor=actor)
-        else:
-            assert isinstance(sync, ProlificSync)
-            if not study:
-                raise fail("give at least one --study")
-            report = sync.ingest(study, task=task, actor=actor)
+        with progress(f"reading from {sync.target}", quiet=quiet) as bar:
+
+            def advance(done: int, total: int) -> None:
+                bar.total(total)
+                bar.set(done)
+
+            if isinstance(sync, MTurkSync):
+                if not hit:
+                    raise fail("give at least one --hit")
+                report = sync.ingest(hit, task=task, actor=actor, progress=advance)
+            else:
+                assert isinstance(sync, ProlificSync)
+                if not study:
+                    raise fail("give at least one --study")
+                report = sync.ingest(study, task=task, actor=actor, progress=advance)
     if as_json:
         emit_json(report.to_json())
         return
@@ -338,3 +451,60 @@ def sync_ingest(
     )
     for line in report.notes:
         typer.echo(f"  note: {line}")
+
+
+@sync_app.command("cancel")
+@handles_errors
+@_redacted
+def sync_cancel(
+    provider: ProviderOption,
+    command: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--command", metavar="ID", help="A pending command to take back (see `sync status`)."
+        ),
+    ] = None,
+    all_pending: Annotated[
+        bool, typer.Option("--all-pending", help="Every pending command of the account.")
+    ] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Also commands sent without an answer, and while an apply holds the lease "
+            "(either may have taken effect: `sync pull` shows what the provider holds).",
+        ),
+    ] = False,
+    as_json: AsJson = False,
+    sandbox: Sandbox = False,
+    endpoint_url: EndpointUrl = None,
+    base_url: BaseUrl = BASE_URL,
+    workspace: Workspace = None,
+    actor: Actor = None,
+    reason: Reason = None,
+) -> None:
+    """Take back pending commands queued by mistake, so that the outbox no longer sends
+    them (recorded as events; the next plan proposes again what the rules still want).
+    Refused for a command already carried out, refused or cancelled."""
+    if bool(command) == all_pending:
+        raise fail("give --command ID (one or more) or --all-pending")
+    target = _Target(
+        provider, sandbox, endpoint_url, base_url=base_url, workspace=workspace, actor=actor
+    )
+    with opened() as ledger:
+        if command:
+            targets = {command_target(ledger, c) for c in command}
+            if len(targets) != 1:
+                raise fail("those commands are for different provider accounts: one at a time")
+            (name,) = targets
+            if not name.startswith(f"{provider}:"):
+                raise fail(f"command {command[0]} is for {name}, not for {provider}")
+        else:
+            name = target.target()
+        report = cancel_commands(
+            ledger, name, command or None, actor=actor, reason=reason, force=force
+        )
+    if as_json:
+        emit_json(report.to_json())
+    else:
+        _print_cancelled(report)

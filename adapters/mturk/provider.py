@@ -19,17 +19,26 @@ What MTurk holds is tracked per *target*: ``mturk:sandbox`` and ``mturk:producti
 separate namespaces with separate type ids, and an endpoint other than the two official
 ones (a local fake, a proxy) is a target of its own. Retrying throttling and 5xx answers
 is botocore's job (``retries={"mode": "standard"}``: exponential backoff with jitter); a
-call that still fails is recorded as failed with MTurk's error. Workers are never
-emailed: every grant passes ``SendNotification=False``.
+call that MTurk still refuses is recorded as failed with MTurk's error, one that got no
+answer (or an answer that cannot be read) stays pending. Workers are never emailed:
+every grant passes ``SendNotification=False``.
+
+:class:`MTurkProvider` registers a check on the client's replies (``before-parse``): a
+successful reply must be a JSON object botocore can parse, else the call raises a
+retryable :class:`ProviderError` (it may have taken effect). :func:`mturk_client` also
+sets connect and read timeouts and gives a call up after :data:`SILENT_TRIES` tries
+without any reply, so a silent endpoint costs a bounded time. Every error text is
+redacted (:mod:`crowdledger.adapters.sync.redaction`) before it leaves this module.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import xml.etree.ElementTree as ElementTree
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 import boto3
@@ -38,20 +47,25 @@ from botocore.exceptions import (
     BotoCoreError,
     ClientError,
     ConnectionError,
+    HTTPClientError,
     NoCredentialsError,
     PartialCredentialsError,
 )
+from botocore.parsers import create_parser
 
 from crowdledger.adapters.ledger.rule_files import RuleSetLike, as_ruleset
 from crowdledger.adapters.sync.engine import (
     Outcome,
+    ProgressCallback,
     ProviderError,
+    ProviderNotConfiguredError,
     QueuedCommand,
     SendContext,
     Sync,
 )
 from crowdledger.adapters.sync.ingest import IngestReport, Work, record_work
 from crowdledger.adapters.sync.provider_state import ProviderFacts
+from crowdledger.adapters.sync.redaction import redact, stored_error
 from crowdledger.domain.errors import InvalidInputError
 from crowdledger.rules.gates import DEFAULT_ACTIONS_GUARDED, Gate, MTurkGate, compile_mturk
 from crowdledger.rules.ruleset import RuleSet
@@ -63,11 +77,14 @@ if TYPE_CHECKING:
     from crowdledger.adapters.ledger.application import Ledger
 
 __all__ = [
+    "DEFAULT_TIMEOUT",
     "PRODUCTION_ENDPOINT",
     "SANDBOX_ENDPOINT",
+    "SILENT_TRIES",
     "MTurkProvider",
     "MTurkSync",
     "mturk_client",
+    "mturk_target",
 ]
 
 SANDBOX_ENDPOINT = "https://mturk-requester-sandbox.us-east-1.amazonaws.com"
@@ -89,23 +106,143 @@ _CREDENTIAL_CODES = frozenset(
 )
 
 
+# Seconds to wait for a connection and for each reply, and how many tries of one call
+# may get no reply at all (a timeout, a refused or broken connection) before it is given
+# up as unanswered: a silent endpoint costs about SILENT_TRIES * timeout per apply.
+DEFAULT_TIMEOUT = 10.0
+SILENT_TRIES = 3
+_NO_REPLY = (ConnectionError, HTTPClientError)  # timeouts, refused and broken connections
+
+
+def mturk_target(endpoint_url: str, sandbox: bool | None = None) -> str:
+    """The target (outbox and facts namespace) of an endpoint: ``mturk:sandbox``,
+    ``mturk:production``, or ``mturk:<namespace>@host:port`` for any other endpoint.
+    Host and port only: credentials in the URL never reach the ledger."""
+    endpoint = endpoint_url.rstrip("/")
+    in_sandbox = ("sandbox" in endpoint) if sandbox is None else sandbox
+    namespace = "sandbox" if in_sandbox else "production"
+    if endpoint in (SANDBOX_ENDPOINT, PRODUCTION_ENDPOINT):
+        return f"mturk:{namespace}"
+    parts = urlsplit(endpoint)
+    where = f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
+    return f"mturk:{namespace}@{where}"
+
+
 def mturk_client(
-    *, sandbox: bool = False, endpoint_url: str | None = None, max_attempts: int | None = None
+    *,
+    sandbox: bool = False,
+    endpoint_url: str | None = None,
+    max_attempts: int | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    silent_tries: int = SILENT_TRIES,
 ) -> MTurkClient:
     """A boto3 client as the command line uses it: credentials from the usual AWS
     environment, us-east-1, botocore's standard retry mode (exponential backoff with
-    jitter), ``max_attempts`` tries per call (default ``AWS_MAX_ATTEMPTS``, else 8)."""
+    jitter), ``max_attempts`` tries per call (default ``AWS_MAX_ATTEMPTS``, else 8), of
+    which at most ``silent_tries`` may go without a reply, each waiting ``timeout``
+    seconds at most for the connection and for the reply."""
     attempts = max_attempts or int(os.environ.get("AWS_MAX_ATTEMPTS") or 8)
-    return boto3.client(
+    client = boto3.client(
         "mturk",
         region_name="us-east-1",
         endpoint_url=endpoint_url or (SANDBOX_ENDPOINT if sandbox else PRODUCTION_ENDPOINT),
-        config=Config(retries={"mode": "standard", "total_max_attempts": attempts}),
+        config=Config(
+            connect_timeout=timeout,
+            read_timeout=timeout,
+            retries={"mode": "standard", "total_max_attempts": attempts},
+        ),
+    )
+    give_up_when_silent(client, silent_tries)
+    return client
+
+
+def give_up_when_silent(client: MTurkClient, tries: int = SILENT_TRIES) -> None:
+    """Stop retrying a call once ``tries`` of its tries got no reply at all; botocore's
+    retry handler still decides everything else (throttling, 5xx)."""
+
+    def veto(caught_exception: object = None, request_dict: Any = None, **_: Any) -> bool | None:
+        if not isinstance(caught_exception, _NO_REPLY) or not isinstance(request_dict, dict):
+            return None
+        context = request_dict.setdefault("context", {})
+        context["crowdledger_silent"] = silent = int(context.get("crowdledger_silent", 0)) + 1
+        return False if silent >= tries else None  # False: no retry, whatever comes after
+
+    client.meta.events.register_first(
+        "needs-retry.mturk", cast("Callable[..., None]", veto), unique_id="crowdledger-silent"
     )
 
 
-def _error(exc: Exception, what: str) -> ProviderError:
-    """A ProviderError for a failed call: MTurk's code, whether to try again later."""
+_JSON_PARSER = create_parser("json")
+
+
+def _check_reply(operation_model: Any = None, response_dict: Any = None, **_: Any) -> None:
+    """``before-parse``: refuse a reply that cannot be read as MTurk's (a successful one
+    must be a JSON object botocore can parse; an error one, if JSON, an object), rather
+    than let botocore read garbage as an empty success or fail inside its parser."""
+    if not isinstance(response_dict, dict):
+        return
+    status = int(response_dict.get("status_code") or 0)
+    body = response_dict.get("body")
+    raw = body if isinstance(body, bytes) else b""
+    try:
+        decoded: Any = json.loads(raw) if raw.strip() else None
+        readable = True
+    except ValueError:
+        decoded, readable = None, False
+    name = getattr(operation_model, "name", "the call")
+    if status < 300:
+        trouble = None if isinstance(decoded, dict) else _shape_of(raw, decoded, readable)
+        if trouble is None:
+            try:
+                _JSON_PARSER.parse(response_dict, operation_model.output_shape)
+            except Exception as exc:  # any failure of botocore's parser on this reply
+                trouble = f"a JSON object botocore cannot parse ({type(exc).__name__})"
+    else:
+        trouble = (
+            None if not readable or decoded is None or isinstance(decoded, dict) else
+            _shape_of(raw, decoded, readable)
+        )  # fmt: skip
+    if trouble is not None:
+        snippet = raw[:200].decode("utf-8", "replace")
+        raise ProviderError(
+            redact(
+                f"MTurk's reply to {name} cannot be read (HTTP {status}: {trouble}: "
+                f"{snippet!r}); it may have taken effect"
+            ),
+            code="UnreadableReply",
+            retryable=True,
+        )
+
+
+def _shape_of(raw: bytes, decoded: Any, readable: bool) -> str:
+    if not raw.strip():
+        return "an empty body"
+    if not readable:
+        return "HTML" if raw.lstrip()[:1] == b"<" else "not JSON"
+    return f"a JSON {type(decoded).__name__}, not an object"
+
+
+def _unreadable(what: str, detail: str) -> ProviderError:
+    return ProviderError(
+        f"MTurk's reply to {what} cannot be read ({detail}); it may have taken effect",
+        code="UnreadableReply",
+        retryable=True,
+    )
+
+
+def _field(reply: Mapping[str, Any], what: str, *path: str) -> str:
+    """``reply[path[0]][path[1]]...`` as text, or an unreadable-reply error."""
+    value: Any = reply
+    for key in path:
+        if not isinstance(value, Mapping) or value.get(key) in (None, ""):
+            raise _unreadable(what, f"no {'.'.join(path)}")
+        value = value[key]
+    return str(value)
+
+
+def _error(exc: Exception, what: str, secrets: Iterable[str | None] = ()) -> ProviderError:
+    """A ProviderError for a failed call: MTurk's code, whether to try again later; its
+    text redacted (``secrets`` and anything that looks like a credential)."""
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
         code = str(error.get("Code", "Unknown"))
@@ -113,13 +250,20 @@ def _error(exc: Exception, what: str) -> ProviderError:
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
         message = str(error.get("Message", "")).strip()
         return ProviderError(
-            f"MTurk refused {what}: {code}: {message}",
+            stored_error(f"MTurk refused {what}: {code}: {message}", secrets),
             code=str(turk_code) if turk_code else code,
             retryable=code in _RETRYABLE_CODES or status >= 500,
         )
-    retryable = isinstance(exc, ConnectionError)
+    if isinstance(exc, _NO_REPLY):
+        return ProviderError(
+            stored_error(f"MTurk did not answer {what}: {exc}", secrets),
+            code=type(exc).__name__,
+            retryable=True,
+        )
     return ProviderError(
-        f"MTurk {what} failed: {exc}", code=type(exc).__name__, retryable=retryable
+        stored_error(f"MTurk {what} failed: {exc}", secrets),
+        code=type(exc).__name__,
+        retryable=False,
     )
 
 
@@ -165,13 +309,52 @@ class MTurkProvider:
         self.client = client
         endpoint = str(client.meta.endpoint_url).rstrip("/")
         self.sandbox = ("sandbox" in endpoint) if sandbox is None else sandbox
-        namespace = "sandbox" if self.sandbox else "production"
-        official = endpoint in (SANDBOX_ENDPOINT, PRODUCTION_ENDPOINT)
-        # Host and port only: credentials in the URL must never reach the ledger.
-        parts = urlsplit(endpoint)
-        where = f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
-        self.target = f"mturk:{namespace}" if official else f"mturk:{namespace}@{where}"
+        self.target = mturk_target(endpoint, self.sandbox)
         self.actions_guarded = actions_guarded
+        client.meta.events.register(
+            "before-parse.mturk",
+            cast("Callable[..., None]", _check_reply),
+            unique_id="crowdledger-check-reply",
+        )
+
+    def secrets(self) -> list[str]:
+        """The client's credentials, to be redacted from anything MTurk says."""
+        signer = getattr(self.client, "_request_signer", None)
+        credentials = getattr(signer, "_credentials", None)
+        if credentials is None:
+            return []
+        try:
+            frozen = credentials.get_frozen_credentials()
+        except Exception:  # refreshing failed: nothing to redact that we could know
+            return []
+        return [str(v) for v in (frozen.access_key, frozen.secret_key, frozen.token) if v]
+
+    def _error(self, exc: Exception, what: str) -> ProviderError:
+        return _error(exc, what, self.secrets())
+
+    def check(self) -> None:
+        """One cheap read the sync needs permission for anyway (ListQualificationTypes,
+        one result): credentials present and accepted, endpoint reachable."""
+        try:
+            self.client.list_qualification_types(
+                MustBeRequestable=False, MustBeOwnedByCaller=True, MaxResults=1
+            )
+        except (NoCredentialsError, PartialCredentialsError) as exc:
+            raise ProviderNotConfiguredError(
+                f"MTurk: {exc}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or "
+                "AWS_PROFILE) to the requester account's credentials; nothing was queued"
+            ) from None
+        except (ClientError, BotoCoreError) as exc:
+            error = self._error(exc, f"the credentials check at {self.target}")
+            if _fatal(exc):
+                raise ProviderError(
+                    f"{error}; check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or the "
+                    "profile); nothing was queued",
+                    code=error.code,
+                ) from None
+            raise ProviderError(
+                f"{error}; nothing was queued", code=error.code, retryable=error.retryable
+            ) from None
 
     def compile(self, ruleset: RuleSet) -> MTurkGate:
         return compile_mturk(ruleset.model, actions_guarded=self.actions_guarded)
@@ -190,8 +373,8 @@ class MTurkProvider:
                 continue
             except (ClientError, BotoCoreError) as exc:
                 if _fatal(exc):
-                    raise _error(exc, queued.command.describe()) from None
-                yield Outcome.failure(queued, _error(exc, queued.command.describe()))
+                    raise self._error(exc, queued.command.describe()) from None
+                yield Outcome.failure(queued, self._error(exc, queued.command.describe()))
                 continue
             yield Outcome.success(queued, value)
 
@@ -252,7 +435,10 @@ class MTurkProvider:
         types: dict[str, str] = {}
         for page in listing:
             for found in page.get("QualificationTypes", []):
-                types.setdefault(str(found["Name"]), str(found["QualificationTypeId"]))
+                name = _field(found, "ListQualificationTypes", "Name")
+                types.setdefault(
+                    name, _field(found, "ListQualificationTypes", "QualificationTypeId")
+                )
         return types
 
     def _find_or_create_type(self, name: str, description: str) -> str:
@@ -273,7 +459,9 @@ class MTurkProvider:
                     code="QualificationTypeAlreadyExists",
                 ) from None
             return found
-        return str(created["QualificationType"]["QualificationTypeId"])
+        return _field(
+            created, "CreateQualificationType", "QualificationType", "QualificationTypeId"
+        )
 
     # -- observing -------------------------------------------------------------------------
     def observe(
@@ -282,7 +470,7 @@ class MTurkProvider:
         try:
             return self._observe(gate)
         except (ClientError, BotoCoreError) as exc:
-            raise _error(exc, "a listing") from None
+            raise self._error(exc, "a listing") from None
 
     def _observe(self, gate: Gate) -> dict[FactKey, str]:
         actual: dict[FactKey, str] = {}
@@ -294,12 +482,15 @@ class MTurkProvider:
                 holders = self.client.get_paginator("list_workers_with_qualification_type")
                 for listed in holders.paginate(QualificationTypeId=types[key], Status="Granted"):
                     for held in listed.get("Qualifications", []):
-                        worker = f"mturk:{held['WorkerId']}"
+                        worker = (
+                            f"mturk:{_field(held, 'ListWorkersWithQualificationType', 'WorkerId')}"
+                        )
                         actual["value", key, worker] = str(held.get("IntegerValue", ""))
             elif kind == "block":
                 for blocks in self.client.get_paginator("list_worker_blocks").paginate():
                     for block in blocks.get("WorkerBlocks", []):
-                        actual["block", "", f"mturk:{block['WorkerId']}"] = ""
+                        worker = _field(block, "ListWorkerBlocks", "WorkerId")
+                        actual["block", "", f"mturk:{worker}"] = ""
         return actual
 
 
@@ -380,19 +571,29 @@ class MTurkSync(Sync):
         return [r.resolve(ids) for r in gate.requirements]
 
     def ingest(
-        self, hits: Sequence[str], *, task: str | None = None, actor: str | None = None
+        self,
+        hits: Sequence[str],
+        *,
+        task: str | None = None,
+        actor: str | None = None,
+        progress: ProgressCallback | None = None,
     ) -> IngestReport:
         """Record the submitted, approved and rejected assignments of ``hits`` (every
-        page); each is recorded once, however often this runs."""
+        page); each is recorded once, however often this runs. ``progress(done, total)``
+        is called as each HIT has been read."""
         namespace = "sandbox" if self.mturk.sandbox else "production"
         work: list[Work] = []
         paginator = self.mturk.client.get_paginator("list_assignments_for_hit")
         try:
-            for hit in hits:
+            for done, hit in enumerate(hits):
+                if progress is not None:
+                    progress(done, len(hits))
                 for page in paginator.paginate(
                     HITId=hit, AssignmentStatuses=["Submitted", "Approved", "Rejected"]
                 ):
                     for assignment in page.get("Assignments", []):
+                        for needed in ("AssignmentId", "WorkerId", "AssignmentStatus"):
+                            _field(assignment, "ListAssignmentsForHIT", needed)
                         status = str(assignment.get("AssignmentStatus"))
                         reviewed = assignment.get(
                             "ApprovalTime" if status == "Approved" else "RejectionTime"
@@ -415,7 +616,9 @@ class MTurkSync(Sync):
                             )
                         )
         except (ClientError, BotoCoreError) as exc:
-            raise _error(exc, "listing assignments") from None
+            raise self.mturk._error(exc, "listing assignments") from None
+        if progress is not None:
+            progress(len(hits), len(hits))
         return record_work(
             self.ledger, work, actor=actor or self.actor, source=f"MTurk {namespace}"
         )

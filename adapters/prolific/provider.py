@@ -18,7 +18,13 @@ The rules' ledger part becomes the *eligible participant group* and blocks the
 ``participant_group_blocklist``). A published study's filters are frozen, so changes in
 eligibility reach it through the groups' membership. Prolific's rate limits are not
 fixed: 429 and 5xx answers are retried with exponential backoff and full jitter,
-honouring ``Retry-After``; the token never appears in errors or in the ledger.
+honouring ``Retry-After``; a call is given up once :data:`SILENT_TRIES` of its tries got
+no reply at all (timeouts, refused or broken connections), and a reply that cannot be
+read (not JSON, HTML, empty, a list where an object belongs) is an unanswered call: it
+may have taken effect. The token never appears in errors or in the ledger: every error
+text is redacted (:mod:`crowdledger.adapters.sync.redaction`). The API's base URL is
+taken as people write it, ``https://api.prolific.com`` as well as
+``https://api.prolific.com/api/v1/`` (:func:`api_base_url`).
 """
 
 from __future__ import annotations
@@ -35,18 +41,19 @@ from tenacity import (
     RetryCallState,
     Retrying,
     retry_if_exception_type,
-    stop_after_attempt,
     wait_random_exponential,
 )
 
 from crowdledger.adapters.sync.engine import (
     Outcome,
+    ProgressCallback,
     ProviderError,
     QueuedCommand,
     SendContext,
     Sync,
 )
 from crowdledger.adapters.sync.ingest import IngestReport, Work, record_work
+from crowdledger.adapters.sync.redaction import redact, stored_error
 from crowdledger.rules.gates import (
     Gate,
     ProlificGate,
@@ -62,9 +69,24 @@ from crowdledger.rules.sync_plan import FactKey
 if TYPE_CHECKING:
     from crowdledger.adapters.ledger.application import Ledger
 
-__all__ = ["BASE_URL", "ProlificAPI", "ProlificProvider", "ProlificSync", "prolific_client"]
+__all__ = [
+    "BASE_URL",
+    "DEFAULT_TIMEOUT",
+    "SILENT_TRIES",
+    "ProlificAPI",
+    "ProlificProvider",
+    "ProlificSync",
+    "api_base_url",
+    "prolific_client",
+    "prolific_target",
+]
 
 BASE_URL = "https://api.prolific.com/api/v1/"
+API_PATH = "/api/v1/"
+# Seconds to wait for a connection and for each reply; tries of one call that may get no
+# reply at all before it is given up (a silent API costs about SILENT_TRIES * timeout).
+DEFAULT_TIMEOUT = 10.0
+SILENT_TRIES = 3
 T = TypeVar("T")
 MEMBERS_PER_CALL = 500
 # A Retry-After longer than this is waited out this long, then tried again.
@@ -72,22 +94,47 @@ MAX_RETRY_AFTER = 60.0
 _REVIEWED = {"APPROVED": "approved", "PARTIALLY APPROVED": "approved", "REJECTED": "rejected"}
 
 
-def prolific_client(token: str, *, base_url: str = BASE_URL, timeout: float = 30.0) -> httpx.Client:
-    """An ``httpx.Client`` as the command line uses it."""
+def api_base_url(url: str | httpx.URL) -> str:
+    """The API's base URL as requests are joined to it: ``https://api.prolific.com``
+    (the root, as people write it) becomes ``https://api.prolific.com/api/v1/``; any
+    other path is kept, with one trailing slash. The one place this is decided."""
+    parsed = httpx.URL(str(url).strip())
+    path = parsed.path.rstrip("/")
+    return str(parsed.copy_with(path=API_PATH if not path else path + "/", query=None))
+
+
+def prolific_target(base_url: str | httpx.URL, workspace: str) -> str:
+    """The target of a workspace: ``prolific:<workspace>`` on the official API,
+    ``prolific:<workspace>@host[:port]`` elsewhere (no credentials from the URL)."""
+    base = httpx.URL(api_base_url(base_url))
+    if str(base) == BASE_URL:
+        return f"prolific:{workspace}"
+    where = f"{base.host}:{base.port}" if base.port else base.host
+    return f"prolific:{workspace}@{where}"
+
+
+def prolific_client(
+    token: str, *, base_url: str = BASE_URL, timeout: float = DEFAULT_TIMEOUT
+) -> httpx.Client:
+    """An ``httpx.Client`` as the command line uses it: ``timeout`` seconds at most for
+    the connection and for each reply."""
     return httpx.Client(
-        base_url=base_url if base_url.endswith("/") else base_url + "/",
+        base_url=api_base_url(base_url),
         headers={"Authorization": f"Token {token}"},
-        timeout=timeout,
+        timeout=httpx.Timeout(timeout),
     )
 
 
 class _Transient(Exception):
     """A 429, a 5xx or a broken connection: worth another try."""
 
-    def __init__(self, error: ProviderError, retry_after: float | None) -> None:
+    def __init__(
+        self, error: ProviderError, retry_after: float | None, *, silent: bool = False
+    ) -> None:
         super().__init__(str(error))
         self.error = error
         self.retry_after = retry_after
+        self.silent = silent  # no reply at all (a timeout, a broken connection)
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -107,7 +154,46 @@ def _detail(response: httpx.Response) -> str:
     if isinstance(error, dict):
         detail = error.get("detail")
         return detail if isinstance(detail, str) else orjson.dumps(detail).decode()
-    return orjson.dumps(body).decode()[:500]
+    return orjson.dumps(body).decode()  # cut only once redacted (stored_error)
+
+
+def _unreadable(where: str, detail: str) -> ProviderError:
+    return ProviderError(
+        f"Prolific's reply to {where} cannot be read ({detail}); it may have taken effect",
+        code="unreadable_reply",
+        retryable=True,
+    )
+
+
+def _decoded(response: httpx.Response, where: str) -> Any:
+    """A successful reply's JSON (None for 204 No Content), or an unreadable-reply error."""
+    if response.status_code == 204:
+        return None
+    raw = response.content
+    if not raw.strip():
+        raise _unreadable(where, f"HTTP {response.status_code} with an empty body")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        kind = "HTML" if raw.lstrip()[:1] == b"<" else "not JSON"
+        snippet = raw[:200].decode("utf-8", "replace")
+        raise _unreadable(where, f"HTTP {response.status_code}, {kind}: {snippet!r}") from None
+
+
+def _object(reply: Any, where: str) -> dict[str, Any]:
+    """A reply that must be a JSON object."""
+    if not isinstance(reply, dict):
+        shown = "nothing" if reply is None else f"a JSON {type(reply).__name__}"
+        raise _unreadable(where, f"{shown}, not an object")
+    return reply
+
+
+def _text(item: Any, key: str, where: str) -> str:
+    """``item[key]``, a non-empty string or number, from a reply."""
+    value = _object(item, where).get(key)
+    if not isinstance(value, str | int) or value == "":
+        raise _unreadable(where, f"no {key}")
+    return str(value)
 
 
 class ProlificAPI:
@@ -121,11 +207,19 @@ class ProlificAPI:
         backoff: float = 0.5,
         max_backoff: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
+        silent_tries: int = SILENT_TRIES,
     ) -> None:
         self.client = client
+        self.base = httpx.URL(api_base_url(client.base_url))
         self.attempts = attempts
+        self.silent_tries = silent_tries
         self._jitter = wait_random_exponential(multiplier=backoff, max=max_backoff)
         self._sleep = sleep
+
+    def secrets(self) -> list[str]:
+        """The token (from the client's ``Authorization`` header), to be redacted."""
+        header = self.client.headers.get("Authorization") or ""
+        return [header, header.partition(" ")[2]]
 
     def _wait(self, state: RetryCallState) -> float:
         failure = state.outcome.exception() if state.outcome is not None else None
@@ -136,8 +230,18 @@ class ProlificAPI:
     def retrying(self, attempt: Callable[[], T]) -> T:
         """Run ``attempt`` until it is answered: again, with backoff, while it raises
         ``_Transient`` (from :meth:`once`); raises ProviderError."""
+        silent = 0
+
+        def stop(state: RetryCallState) -> bool:
+            # A try that got no reply at all counts against silent_tries as well.
+            nonlocal silent
+            failure = state.outcome.exception() if state.outcome is not None else None
+            if isinstance(failure, _Transient) and failure.silent:
+                silent += 1
+            return state.attempt_number >= self.attempts or silent >= self.silent_tries
+
         retrying = Retrying(
-            stop=stop_after_attempt(self.attempts),
+            stop=stop,
             wait=self._wait,
             retry=retry_if_exception_type(_Transient),
             sleep=self._sleep,
@@ -165,43 +269,66 @@ class ProlificAPI:
     def once(self, method: str, path: str, json: Any, params: Mapping[str, Any] | None) -> Any:
         """One try: the decoded answer; ``_Transient`` when it went unanswered (429,
         5xx, a broken connection), ProviderError when refused."""
-        where = f"{method} {httpx.URL(path).path or path}"
+        url = self.base.join(path)
+        where = f"{method} {url.path}"
         try:
-            response = self.client.request(method, path, json=json, params=params)
+            response = self.client.request(method, url, json=json, params=params)
         except httpx.TransportError as exc:
             error = ProviderError(
-                f"Prolific {where} failed: {type(exc).__name__}", code="transport", retryable=True
+                f"Prolific did not answer {where}: {type(exc).__name__}",
+                code="transport",
+                retryable=True,
             )
-            raise _Transient(error, None) from None
+            raise _Transient(error, None, silent=True) from None
         status = response.status_code
         if status == 429 or status >= 500:
             error = ProviderError(
-                f"Prolific {where}: HTTP {status}: {_detail(response)}",
+                stored_error(
+                    f"Prolific {where}: HTTP {status}: {_detail(response)}", self.secrets()
+                ),
                 code=str(status),
                 retryable=True,
             )
             raise _Transient(error, _retry_after(response))
         if status >= 400:
             raise ProviderError(
-                f"Prolific {where}: HTTP {status}: {_detail(response)}", code=str(status)
+                stored_error(
+                    f"Prolific {where}: HTTP {status}: {_detail(response)}", self.secrets()
+                ),
+                code=str(status),
             )
-        return response.json() if response.content else None
+        try:
+            return _decoded(response, where)
+        except ProviderError as error:
+            raise ProviderError(
+                redact(str(error), self.secrets()), code=error.code, retryable=True
+            ) from None
 
     def pages(self, path: str, params: Mapping[str, Any] | None = None) -> Iterator[dict[str, Any]]:
         """Every item of a list endpoint, following ``_links.next`` to the last page."""
         url: str | None = path
         query: Mapping[str, Any] | None = {"limit": 100, "offset": 0, **(params or {})}
         while url is not None:
-            body = self.request("GET", url, params=query)
-            yield from body.get("results", [])
-            url = ((body.get("_links") or {}).get("next") or {}).get("href")
+            where = f"GET {self.base.join(url).path}"
+            body = _object(self.request("GET", url, params=query), where)
+            results = body.get("results", [])
+            if not isinstance(results, list):
+                raise _unreadable(where, "its results are not a list")
+            for item in results:
+                yield _object(item, where)
+            links = body.get("_links") or {}
+            following = links.get("next") if isinstance(links, dict) else None
+            href = following.get("href") if isinstance(following, dict) else None
+            if href is not None and not isinstance(href, str):
+                raise _unreadable(where, "its next link is not a URL")
+            url = href
             query = None  # the next link carries its own query
             if url is not None:
                 self._check_same_origin(url)
 
     def _check_same_origin(self, url: str) -> None:
         """The token goes wherever the next link points: only to the API itself."""
-        base, link = self.client.base_url, httpx.URL(url)
+        base, link = self.base, httpx.URL(url)
         if link.is_absolute_url and (link.scheme, link.host, link.port) != (
             base.scheme,
             base.host,
@@ -223,10 +350,22 @@ class ProlificProvider:
         self.api = api
         self.workspace = workspace
         self.study = study
-        base = str(api.client.base_url).rstrip("/")
-        official = base == BASE_URL.rstrip("/")
-        host = httpx.URL(base).netloc.decode()
-        self.target = f"prolific:{workspace}" if official else f"prolific:{workspace}@{host}"
+        self.target = prolific_target(api.base, workspace)
+
+    def check(self) -> None:
+        """One cheap read (``GET users/me/``): the token is accepted and the API is
+        where the base URL says."""
+        try:
+            _object(self.api.request("GET", "users/me/"), "GET users/me/")
+        except ProviderError as error:
+            hint = {
+                "401": "; check PROLIFIC_API_TOKEN",
+                "403": "; check PROLIFIC_API_TOKEN",
+                "404": f"; is {self.api.base} Prolific's API?",
+            }.get(error.code or "", "")
+            raise ProviderError(
+                f"{error}{hint}; nothing was queued", code=error.code, retryable=error.retryable
+            ) from None
 
     def compile(self, ruleset: RuleSet) -> ProlificGate:
         return compile_prolific(ruleset.model, study=self.study)
@@ -282,11 +421,13 @@ class ProlificProvider:
                         code="group_not_created",
                     )
                 ids = [q.command.subject.partition(":")[2] for q in chunk]
-                self.api.request(
+                method, path = (
                     "POST" if operation == "set" else "DELETE",
                     f"participant-groups/{group_id}/participants/",
-                    json={"participant_ids": ids},
                 )
+                # Prolific answers with the group's members: an object, never a list.
+                reply = self.api.request(method, path, json={"participant_ids": ids})
+                _object(reply, f"{method} {path}")
             except ProviderError as error:
                 for queued in chunk:
                     yield Outcome.failure(queued, error)
@@ -314,8 +455,9 @@ class ProlificProvider:
         def attempt() -> str:
             for group in self._groups():
                 if group.get("name") == name:
-                    return str(group["id"])
-            return str(self.api.once("POST", "participant-groups/", body, None)["id"])
+                    return _text(group, "id", "GET participant-groups/")
+            created = self.api.once("POST", "participant-groups/", body, None)
+            return _text(created, "id", "POST participant-groups/")
 
         return self.api.retrying(attempt)
 
@@ -335,8 +477,10 @@ class ProlificProvider:
                 code="group_not_created",
             )
         groups, managed = _share(wanted, context.ids, context.held.get(("study", study, "")))
-        current = self.api.request("GET", f"studies/{study}/")
+        current = _object(self.api.request("GET", f"studies/{study}/"), f"GET studies/{study}/")
         existing = current.get("filters") or []
+        if not isinstance(existing, list) or not all(isinstance(f, dict) for f in existing):
+            raise _unreadable(f"GET studies/{study}/", "its filters are not a list of objects")
         if current.get("status") != "UNPUBLISHED":
             if filters_json(ours(existing, groups, managed)) == filters_json(wanted):
                 return filters_json(wanted)
@@ -361,17 +505,21 @@ class ProlificProvider:
         actual: dict[FactKey, str] = {}
         by_name: dict[str, list[str]] = {}
         for group in self._groups():
-            by_name.setdefault(str(group.get("name")), []).append(str(group["id"]))
+            group_id = _text(group, "id", "GET participant-groups/")
+            by_name.setdefault(str(group.get("name")), []).append(group_id)
         for name in (gate.eligible_group, gate.blocked_group):
             if not name or name not in by_name:
                 continue
             candidates = by_name[name]
             group_id = ids[name] if ids.get(name) in candidates else candidates[0]
             actual["group", name, ""] = group_id
-            for member in self.api.pages(f"participant-groups/{group_id}/participants/"):
-                actual["member", name, f"prolific:{member['participant_id']}"] = ""
+            listing = f"participant-groups/{group_id}/participants/"
+            for member in self.api.pages(listing):
+                participant = _text(member, "participant_id", f"GET {listing}")
+                actual["member", name, f"prolific:{participant}"] = ""
         if gate.study is not None:
-            study = self.api.request("GET", f"studies/{gate.study}/")
+            where = f"GET studies/{gate.study}/"
+            study = _object(self.api.request("GET", f"studies/{gate.study}/"), where)
             wanted = resolve_filters(gate.filters(), ids)
             groups, managed = _share(wanted, ids, held.get(("study", gate.study, "")))
             part = ours(study.get("filters") or [], groups, managed)
@@ -418,12 +566,23 @@ class ProlificSync(Sync):
         super().__init__(ledger, self.prolific, actor=actor, batch=batch)
 
     def ingest(
-        self, studies: Sequence[str], *, task: str | None = None, actor: str | None = None
+        self,
+        studies: Sequence[str],
+        *,
+        task: str | None = None,
+        actor: str | None = None,
+        progress: ProgressCallback | None = None,
     ) -> IngestReport:
-        """Record the submitted, approved and rejected submissions of ``studies``."""
+        """Record the submitted, approved and rejected submissions of ``studies``;
+        ``progress(done, total)`` is called as each study has been read."""
         work: list[Work] = []
-        for study in studies:
-            for item in self.api.pages(f"studies/{study}/submissions/"):
+        for done, study in enumerate(studies):
+            if progress is not None:
+                progress(done, len(studies))
+            listing = f"studies/{study}/submissions/"
+            for item in self.api.pages(listing):
+                for needed in ("id", "participant_id"):
+                    _text(item, needed, f"GET {listing}")
                 status = str(item.get("status"))
                 if status != "AWAITING REVIEW" and status not in _REVIEWED:
                     continue  # not handed in (yet), returned, timed out, or still processing
@@ -440,4 +599,6 @@ class ProlificSync(Sync):
                         status=_REVIEWED.get(status, "submitted"),
                     )
                 )
+        if progress is not None:
+            progress(len(studies), len(studies))
         return record_work(self.ledger, work, actor=actor or self.actor, source="Prolific")

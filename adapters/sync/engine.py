@@ -15,23 +15,34 @@ tolerates (setting a value twice, adding a member twice, and finding a type or g
 that a lost reply had created). A command the provider refuses is recorded as failed
 with the provider's error, and the next plan proposes it again; when the provider stays
 unreachable after retrying, apply stops and leaves the rest pending.
+
+Before it queues anything, ``apply`` reaches the provider with a cheap read
+(:meth:`Provider.check`): without credentials, with credentials the provider refuses, or
+with the provider out of reach, nothing is queued. ``cancel`` takes back pending
+commands (``ProviderCommandCancelled``), holding the send lease so that no apply is
+sending them meanwhile.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from crowdledger.adapters.ledger.commands import decisions
+from crowdledger.adapters.ledger.commands import Session, decisions
 from crowdledger.adapters.ledger.rule_files import RuleSetLike, as_ruleset
 from crowdledger.adapters.store.database import Tx
 from crowdledger.adapters.store.sql_views import SqlPopulation, SqlReadModel
 from crowdledger.adapters.sync.lease import SendLease, SyncBusyError
 from crowdledger.adapters.sync.provider_state import ProviderFacts, SqlLedgerFacts, command_of
-from crowdledger.domain.errors import ProviderError
+from crowdledger.adapters.sync.redaction import redact, stored_error
+from crowdledger.domain.aggregate import Context
+from crowdledger.domain.errors import CommandRefused, LedgerError, ProviderError
+from crowdledger.domain.events import LedgerEvent
 from crowdledger.domain.ids import new_uuid4
+from crowdledger.domain.provider_command import WORKER_FACT_KINDS, ProviderCommand
+from crowdledger.domain.streams import provider_command_stream
 from crowdledger.projections.projector import ProviderCommandRow
 from crowdledger.rules.gates import Gate, desired_facts, resolve_groups
 from crowdledger.rules.ruleset import RuleSet
@@ -48,19 +59,36 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ApplyReport",
+    "CancelReport",
     "Drift",
     "DriftItem",
     "Outcome",
     "Plan",
     "Provider",
     "ProviderError",
+    "ProviderNotConfiguredError",
     "QueuedCommand",
     "SendContext",
     "Sync",
     "SyncStatus",
+    "cancel_commands",
+    "command_target",
     "known_targets",
     "sync_status",
 ]
+
+
+class ProviderNotConfiguredError(LedgerError):
+    """The provider cannot be used as configured (no credentials, say): nothing was sent
+    or queued. The command line exits 2, as for any other missing input."""
+
+
+class CannotCancelError(CommandRefused):
+    """A command that cannot be taken back (already carried out, or being sent)."""
+
+
+# Called as sending goes on, with the commands sent so far and how many there are in all.
+ProgressCallback = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -88,8 +116,16 @@ class Outcome:
 
     @classmethod
     def failure(cls, queued: QueuedCommand, error: ProviderError) -> Outcome:
+        # The providers redact their errors with the secrets they know; this is the last
+        # line before the immutable log, for whatever slipped through, and the cap.
         return cls(
-            queued.command_id, queued.command, False, None, str(error), error.code, error.retryable
+            queued.command_id,
+            queued.command,
+            False,
+            None,
+            stored_error(str(error)),
+            error.code,
+            error.retryable,
         )
 
 
@@ -112,6 +148,11 @@ class Provider(Protocol):
     target: str
 
     def compile(self, ruleset: RuleSet) -> Gate: ...
+
+    def check(self) -> None:
+        """Reach the provider with a cheap read, before anything is queued: raise
+        ProviderNotConfiguredError (no credentials) or ProviderError (credentials
+        refused, provider out of reach, a reply that cannot be read)."""
 
     def summary(self, gate: Gate, ids: Mapping[str, str]) -> dict[str, Any]:
         """The gate in the provider's own terms (requirements, filters), for people."""
@@ -209,6 +250,7 @@ class SyncStatus:
             "pending": self.counts.get("pending", 0),
             "failed": self.counts.get("failed", 0),
             "done": self.counts.get("succeeded", 0),
+            "cancelled": self.counts.get("cancelled", 0),
             "pending_commands": [_row_json(r) for r in self.pending],
             "failed_commands": [_row_json(r) for r in self.failed],
         }
@@ -220,7 +262,7 @@ def _row_json(row: ProviderCommandRow) -> dict[str, Any]:
         "command_id": row.command_id,
         **_command_json(command),
         "status": row.status,
-        "error": row.error,
+        "error": None if row.error is None else redact(row.error),
         "at": row.occurred_at,
     }
 
@@ -273,6 +315,20 @@ class Drift:
             "target": self.target,
             "drift": [i.to_json() for i in self.items],
             "recorded": self.recorded,
+        }
+
+
+@dataclass(frozen=True)
+class CancelReport:
+    target: str
+    cancelled: tuple[ProviderCommandRow, ...]
+    notes: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "cancelled": [_row_json(r) for r in self.cancelled],
+            "notes": list(self.notes),
         }
 
 
@@ -338,8 +394,16 @@ class Sync:
             return self._plan_in(tx, ruleset, gate)
 
     # -- applying --------------------------------------------------------------------------
-    def apply(self, rules: RuleSetLike, *, reason: str | None = None) -> ApplyReport:
-        """Queue the plan in the outbox, then send everything pending (see the module)."""
+    def apply(
+        self,
+        rules: RuleSetLike,
+        *,
+        reason: str | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> ApplyReport:
+        """Check that the provider can be reached, queue the plan in the outbox, then send
+        everything pending (see the module). ``progress(sent, total)`` is called as
+        commands are answered."""
         ruleset = as_ruleset(rules)
         run = str(new_uuid4())
         context = self.ledger._context(
@@ -347,6 +411,9 @@ class Sync:
         )
         report = ApplyReport(self.target)
         gate = self.provider.compile(ruleset)
+        # Nothing is queued for a provider that cannot be used: commands queued then would
+        # wait in the outbox for credentials that are not there.
+        self.provider.check()
         with self.ledger._db.transaction(write=True) as tx:
             self.ledger._follower.catch_up(tx)
             plan = self._plan_in(tx, ruleset, gate)
@@ -362,7 +429,7 @@ class Sync:
             report.stopped = str(busy)
         else:
             try:
-                self._drain(report, run, context.reason or "", lease, gate)
+                self._drain(report, run, context.reason or "", lease, gate, progress)
             finally:
                 lease.release()
         report.left_pending = sync_status(self.ledger, self.target, limit=0).counts.get(
@@ -377,6 +444,7 @@ class Sync:
         reason: str,
         lease: SendLease,
         gate: Gate,
+        progress: ProgressCallback | None = None,
     ) -> None:
         """Send the outbox until it is empty (commands queued meanwhile by another apply
         included), the provider stops answering, or the lease is lost."""
@@ -409,8 +477,12 @@ class Sync:
                 exclusions,
             )
             sent_before |= {q.command_id for q in queue}
+            total = report.sent + len(queue)
+            if progress is not None:
+                progress(report.sent, total)
             for start in range(0, len(queue), self.batch):
-                if not self._send(queue[start : start + self.batch], send, report, run, lease):
+                chunk = queue[start : start + self.batch]
+                if not self._send(chunk, send, report, run, lease, progress, total):
                     return
 
     def _send(
@@ -420,6 +492,8 @@ class Sync:
         report: ApplyReport,
         run: str,
         lease: SendLease,
+        progress: ProgressCallback | None = None,
+        total: int = 0,
     ) -> bool:
         """Send one batch and record the answers; False if the provider stopped answering
         or the lease was lost."""
@@ -433,6 +507,8 @@ class Sync:
             for outcome in self.provider.send(chunk, send):
                 outcomes.append(outcome)
                 report.sent += 1
+                if progress is not None:
+                    progress(report.sent, total)
                 if outcome.ok:
                     report.succeeded += 1
                     if outcome.command.kind in ("type", "group") and outcome.value:
@@ -459,6 +535,19 @@ class Sync:
     def _record(self, outcomes: Sequence[Outcome], run: str) -> None:
         context = self.ledger._context(self.actor, "provider answered", None, run, None)
         self.ledger._execute(context, {}, decisions.record_provider_outcomes(self.target, outcomes))
+
+    # -- cancelling ------------------------------------------------------------------------
+    def cancel(
+        self,
+        command_ids: Sequence[str] | None = None,
+        *,
+        reason: str | None = None,
+        force: bool = False,
+    ) -> CancelReport:
+        """Take back pending commands of this target (see :func:`cancel_commands`)."""
+        return cancel_commands(
+            self.ledger, self.target, command_ids, actor=self.actor, reason=reason, force=force
+        )
 
     # -- status ----------------------------------------------------------------------------
     def status(self, *, limit: int = 50) -> SyncStatus:
@@ -502,6 +591,133 @@ class Sync:
             )
             recorded = len(observed)
         return Drift(self.target, tuple(items), recorded)
+
+
+def cancel_commands(
+    ledger: Ledger,
+    target: str,
+    command_ids: Sequence[str] | None = None,
+    *,
+    actor: str | None = None,
+    reason: str | None = None,
+    force: bool = False,
+) -> CancelReport:
+    """Take back pending commands (``None``: every pending one of ``target``), so that
+    the outbox no longer sends them; all of them or none. Nothing is sent anywhere.
+
+    Refused for a command already carried out, refused or cancelled, and, unless
+    ``force``, for one that was sent without an answer (it may have taken effect) and
+    while another process holds the send lease (it may be sending them right now)."""
+    notes: list[str] = []
+    lease, held = SendLease(ledger._db, target), True
+    try:
+        lease.acquire()  # no apply sends this outbox while commands are taken out of it
+    except SyncBusyError as busy:
+        if not force:
+            raise CannotCancelError(
+                f"{busy}; it may be sending these commands right now: wait for it to "
+                "finish (`sync status`), or cancel with --force, knowing that a command it "
+                "has sent stays carried out on the provider (`sync pull` shows it)"
+            ) from None
+        notes.append(
+            f"{busy}: cancelled anyway (--force); a command it has already sent may have "
+            "taken effect on the provider: `sync pull` shows what it holds"
+        )
+        held = False
+    try:
+        with ledger._reading() as (tx, _model):
+            facts = ProviderFacts(tx.views)
+            if command_ids is None:
+                rows = facts.commands(target, ["pending"])
+            else:
+                rows = [_row_to_cancel(facts, target, c) for c in dict.fromkeys(command_ids)]
+        if not rows:
+            return CancelReport(target, (), ("nothing is pending",))
+        context = ledger._context(
+            actor, reason or "cancelled by an operator", None, str(new_uuid4()), None
+        )
+        sent: list[str] = []
+        ledger._execute(context, {}, _cancel_decision(rows, force, sent))
+        if sent:
+            notes.append(
+                f"{len(sent)} of them had been sent without an answer and may have taken "
+                "effect: `sync pull` shows what the provider holds"
+            )
+    finally:
+        if held:
+            lease.release()
+    with ledger._reading() as (tx, _model):
+        facts = ProviderFacts(tx.views)
+        done = [facts.command(r.command_id) or r for r in rows]
+    return CancelReport(target, tuple(done), tuple(notes))
+
+
+def command_target(ledger: Ledger, command_id: str) -> str:
+    """The target a command of the outbox was queued for."""
+    with ledger._reading() as (tx, _model):
+        row = ProviderFacts(tx.views).command(command_id)
+    if row is None:
+        raise CannotCancelError(f"there is no provider command {command_id!r} (see `sync status`)")
+    return row.target
+
+
+def _row_to_cancel(facts: ProviderFacts, target: str, command_id: str) -> ProviderCommandRow:
+    row = facts.command(command_id)
+    if row is None:
+        raise CannotCancelError(f"there is no provider command {command_id!r} (see `sync status`)")
+    if row.target != target:
+        raise CannotCancelError(f"provider command {command_id} is for {row.target}, not {target}")
+    return row
+
+
+def _cancel_decision(
+    rows: Sequence[ProviderCommandRow], force: bool, sent_ones: list[str]
+) -> Callable[[Session, Context], LedgerEvent | None]:
+    """Record ``ProviderCommandCancelled`` for each row, after checking its stream (the
+    read model may lag the log): all of them, or none with the first reason why not.
+    The ids of those that had been sent without an answer go to ``sent_ones``."""
+
+    def decide(session: Session, ctx: Context) -> LedgerEvent | None:
+        last: LedgerEvent | None = None
+        sent_ones.clear()
+        for row in rows:
+            stream = session.get(ProviderCommand, provider_command_stream(row.command_id))
+            what = f"provider command {row.command_id} ({command_of(row).describe()})"
+            if stream.status == "succeeded":
+                raise CannotCancelError(
+                    f"{what} was already carried out: the provider holds it; to undo it, "
+                    "change the ledger or the rules and apply"
+                )
+            if stream.status == "failed":
+                raise CannotCancelError(f"{what} is over: the provider refused it")
+            if stream.status == "cancelled":
+                raise CannotCancelError(f"{what} was already cancelled")
+            if stream.status != "pending":
+                raise CannotCancelError(f"there is no {what}")
+            sent = stream.unanswered > 0
+            if sent and not force:
+                raise CannotCancelError(
+                    f"{what} was sent {stream.unanswered} time(s) without an answer, so it "
+                    "may have taken effect; cancel it with --force if you know it did not "
+                    "(then `sync pull` shows what the provider holds)"
+                )
+            if sent:
+                sent_ones.append(row.command_id)
+            last = stream.cancel(
+                ctx,
+                command_id=row.command_id,
+                target=row.target,
+                operation=row.operation,
+                kind=row.kind,
+                key=row.key,
+                subject=row.subject,
+                worker=row.subject if row.kind in WORKER_FACT_KINDS else None,
+                fact_value=row.fact_value,
+                sent=sent,
+            )
+        return last
+
+    return decide
 
 
 def sync_status(ledger: Ledger, target: str, *, limit: int = 50) -> SyncStatus:

@@ -64,6 +64,14 @@ class ProviderFacts:
         found = [ProviderCommandRow(*row) for row in rows]
         return found if limit is None else sorted(found, key=lambda r: r.position)
 
+    def command(self, command_id: str) -> ProviderCommandRow | None:
+        """One command of the outbox, whatever its state."""
+        row = self._cur.execute(
+            f"SELECT {_COMMAND_COLUMNS} FROM cl_provider_commands WHERE command_id = ?",
+            (command_id,),
+        ).fetchone()
+        return None if row is None else ProviderCommandRow(*row)
+
     def counts(self, target: str) -> dict[str, int]:
         rows = self._cur.execute(
             "SELECT status, COUNT(*) FROM cl_provider_commands WHERE target = ? GROUP BY status",

@@ -51,6 +51,18 @@ The wire body is JSON with ``__type``; botocore puts ``__type`` in ``Error.Code`
   aws/aws-sdk-js#3116 for a bad ``QualificationRequirement``).
 * Injected raw faults ``http500`` / ``http503`` (non-JSON body): ``ClientError`` with
   ``Error.Code`` ``"500"`` / ``"503"``; both are retried.
+* Injected ``request_error``: a refusal, ``RequestError`` (HTTP 400) with ``TurkErrorCode``
+  ``AWS.MechanicalTurk.InjectedRefusal``; never retried, no state changed.
+* Injected broken replies ``garbage``, ``html``, ``empty``, ``list``: unlike the faults above,
+  the call IS carried out (the state changes), then answered HTTP 200 with a body that is not
+  MTurk's (bytes that are not JSON, an HTML page, nothing, a JSON list).  botocore itself
+  reads the first three as an empty success and fails inside its parser on the last; a
+  caller must not believe either.
+* ``access_key_ids``: when given, a request signed with another access key id is answered
+  HTTP 400 ``UnrecognizedClientException`` "The security token included in the request is
+  invalid.", as AWS answers an unknown key.  ``echo_headers = True`` makes every error
+  reply quote the request's headers (``Authorization`` included) in its message, as some
+  servers and proxies do.
 
 Messages carry the real service's ``" (<epoch milliseconds> s)"`` suffix: match on codes or
 use ``in``, never ``==`` on messages.
@@ -162,7 +174,25 @@ PERCENT_ASSIGNMENTS_APPROVED: Final = "000000000000000000L0"
 LOCALE: Final = "00000000000000000071"
 ADULT: Final = "00000000000000000060"
 
-FaultKind = Literal["throttle", "service_fault", "http500", "http503"]
+FaultKind = Literal[
+    "throttle",
+    "service_fault",
+    "http500",
+    "http503",
+    "request_error",
+    "garbage",
+    "html",
+    "empty",
+    "list",
+]
+# Faults whose call is carried out before the reply is broken.
+_BROKEN_REPLIES: Final[dict[str, tuple[bytes, str]]] = {
+    "garbage": (b"\x00\x9c garbage, not JSON {", "application/x-amz-json-1.1"),
+    "html": (b"<html><body><h1>Welcome to nginx!</h1></body></html>", "text/html"),
+    "empty": (b"", "application/x-amz-json-1.1"),
+    "list": (b"[]", "application/x-amz-json-1.1"),
+}
+_ACCESS_KEY = re.compile(r"Credential=([^/,\s]+)/")
 
 DEFAULT_MAX_RESULTS: Final = 10
 _SYSTEM_CREATION_TIME: Final = 1230768000.0  # 2009-01-01T00:00:00Z
@@ -415,10 +445,18 @@ def _compare(comparator: str, value: int, target: int) -> bool:
 class FakeMTurk:
     """In-memory MTurk requester service; see the module docstring for its behaviour."""
 
-    def __init__(self, *, page_size_cap: int = 100) -> None:
+    def __init__(
+        self,
+        *,
+        page_size_cap: int = 100,
+        access_key_ids: set[str] | None = None,
+        echo_headers: bool = False,
+    ) -> None:
         if not 1 <= page_size_cap <= 100:
             raise ValueError("page_size_cap must be between 1 and 100")
         self.page_size_cap = page_size_cap
+        self.access_key_ids = access_key_ids
+        self.echo_headers = echo_headers
         self.notifications_sent: list[dict[str, Any]] = []
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self._lock = threading.RLock()
@@ -477,6 +515,12 @@ class FakeMTurk:
             return self._handle(request)
 
     def _handle(self, request: AWSPreparedRequest) -> AWSResponse:
+        response = self._answer(request)
+        if self.echo_headers and response.status_code >= 400:
+            response = _echoing(request, response)
+        return response
+
+    def _answer(self, request: AWSPreparedRequest) -> AWSResponse:
         url = request.url
         target = request.headers.get("X-Amz-Target", b"")
         if isinstance(target, bytes):
@@ -488,9 +532,31 @@ class FakeMTurk:
         params: JSON = json.loads(body) if isinstance(body, str) and body else {}
         self.calls.append((operation, copy.deepcopy(params)))
 
+        if self.access_key_ids is not None:
+            signature = request.headers.get("Authorization", b"")
+            if isinstance(signature, bytes):
+                signature = signature.decode()
+            key = _ACCESS_KEY.search(signature or "")
+            if key is None or key.group(1) not in self.access_key_ids:
+                return self._error_response(
+                    url,
+                    _ServiceError(
+                        400,
+                        "UnrecognizedClientException",
+                        "The security token included in the request is invalid.",
+                    ),
+                )
         fault = self._take_fault(operation)
-        if fault is not None:
+        broken = fault if fault in _BROKEN_REPLIES else None
+        if fault is not None and broken is None:
             return self._fault_response(url, fault)
+        answered = self._carry_out(url, operation, params)
+        if broken is not None:
+            body, content_type = _BROKEN_REPLIES[broken]
+            return _response(url, 200, body, content_type=content_type)
+        return answered
+
+    def _carry_out(self, url: str, operation: str, params: JSON) -> AWSResponse:
         handler = self._handlers.get(operation)
         namespace = self._namespaces["sandbox" if "sandbox" in _host(url) else "production"]
         try:
@@ -527,6 +593,14 @@ class FakeMTurk:
                     "ServiceFault",
                     "Amazon Mechanical Turk is temporarily unable to process your request.",
                     "AWS.ServiceUnavailable",
+                ),
+            )
+        if kind == "request_error":
+            return self._error_response(
+                url,
+                _request_error(
+                    "The request was refused (an injected fault).",
+                    "AWS.MechanicalTurk.InjectedRefusal",
                 ),
             )
         if kind == "http500":
@@ -1453,6 +1527,34 @@ def _response(
         "Content-Length": str(len(body)),
     }
     return AWSResponse(url, status, headers, _Body(body))  # type: ignore[arg-type]
+
+
+def _echoing(request: AWSPreparedRequest, response: AWSResponse) -> AWSResponse:
+    """The error reply, quoting the request's headers in its message (or after its body)."""
+    headers = "; ".join(f"{name}: {_text(value)}" for name, value in request.headers.items())
+    quoted = f" (request headers: {headers})"
+    body = response.content
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        payload = None
+    if isinstance(payload, dict):
+        key = "Message" if "Message" in payload else "message"
+        payload[key] = f"{payload.get(key, '')}{quoted}"
+        body = json.dumps(payload).encode()
+    else:
+        body += quoted.encode()
+    return _response(
+        request.url,
+        response.status_code,
+        body,
+        content_type=str(response.headers.get("Content-Type", "application/x-amz-json-1.1")),
+    )
+
+
+def _text(value: object) -> str:
+    """A header value as text (botocore keeps some as bytes)."""
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _listing(key: str, page: list[JSON], token: str | None) -> JSON:

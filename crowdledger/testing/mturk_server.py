@@ -19,6 +19,11 @@ error mapping (``RequestError`` with ``TurkErrorCode``, ``ServiceFault``), its r
 throttling and 5xx answers, and its paginators.  Fault injection (``fail_next``/``fail_every``)
 and the state inspection helpers work as usual on :attr:`FakeMTurkServer.fake`.
 
+:meth:`FakeMTurkServer.hang` makes the server *silent*: matching requests are read and
+never answered (nor passed to the fake) until :meth:`~FakeMTurkServer.release` or
+:meth:`~FakeMTurkServer.stop`, so a client sees its read timeout, as with an endpoint
+that accepts connections and then says nothing.
+
 The fake picks the sandbox or production namespace from the request URL's host.  A server
 has one namespace, chosen by ``sandbox``: requests are presented to the fake with the URL of
 the real sandbox or production endpoint (plus the request path).
@@ -80,6 +85,12 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length > 0 else b""
         owner = self.server.owner
+        operation = str(self.headers.get("X-Amz-Target") or "").rpartition(".")[2]
+        silence = owner._silence_for(operation)
+        if silence is not None:
+            silence.wait()  # say nothing until released or stopped, then hang up
+            self.close_connection = True
+            return
         headers = HTTPHeaders.from_pairs(list(self.headers.items()))
         request = AWSPreparedRequest("POST", owner.endpoint + self.path, headers, body, False)
         try:
@@ -130,6 +141,40 @@ class FakeMTurkServer:
         self.endpoint = SANDBOX_ENDPOINT if sandbox else PRODUCTION_ENDPOINT
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self._hang_lock = threading.Lock()
+        self._hang_operations: frozenset[str] | None = None
+        self._hang_after: int | None = None  # None: answer everything
+        self._released = threading.Event()
+        self.unanswered = 0  # requests left without an answer so far
+
+    def hang(self, *, operations: set[str] | None = None, after: int = 0) -> None:
+        """Answer nothing to requests for ``operations`` (None: any), after letting the
+        next ``after`` of them through, until :meth:`release` or :meth:`stop`."""
+        if after < 0:
+            raise ValueError("after must be >= 0")
+        with self._hang_lock:
+            self._released.set()  # requests held by an earlier hang() hang up now
+            self._released = threading.Event()
+            self._hang_operations = frozenset(operations) if operations is not None else None
+            self._hang_after = after
+
+    def release(self) -> None:
+        """Answer again; requests held so far are hung up on (their clients gave up)."""
+        with self._hang_lock:
+            self._hang_after = None
+            self._released.set()
+
+    def _silence_for(self, operation: str) -> threading.Event | None:
+        with self._hang_lock:
+            if self._hang_after is None:
+                return None
+            if self._hang_operations is not None and operation not in self._hang_operations:
+                return None
+            if self._hang_after > 0:
+                self._hang_after -= 1
+                return None
+            self.unanswered += 1
+            return self._released
 
     @property
     def url(self) -> str:
@@ -163,6 +208,7 @@ class FakeMTurkServer:
         self._server = self._thread = None
         if server is None:
             return
+        self.release()
         server.shutdown()
         server.server_close()
         with server.connections_lock:

@@ -109,7 +109,18 @@ Choices made where the sources are silent or disagree (change them here, not in 
 - Injected faults are checked before auth and never reach a handler, so they change no state
   (and consume no PROCESSING read).  Every request, failed or not, is kept in ``requests``.
 - Paths are accepted with or without the trailing slash.  Unknown path: 404; known path,
-  wrong method: 405.  Timestamps come from a fake clock (one second per event, from
+  wrong method: 405.  The fake answers its whole host: a path outside the API's base path
+  (``/participant-groups/`` instead of ``/api/v1/participant-groups/``, what a client whose
+  base URL is the bare host sends) is a 404 "Not found.", as on the real host.
+- ``GET /users/me/`` answers the account (``id``, ``name``, ``email``), as the vendor's CLI
+  reads it [C]; it is what a client calls to check its token.
+- Broken replies, for the clients' sake (not Prolific's documented behaviour):
+  :meth:`FakeProlific.bad_reply_next` makes the next matching requests be *carried out*
+  and then answered 200 with a body that is not the API's (``garbage``, ``html``, ``empty``,
+  ``list``), or not answered at all (``timeout``: the transport raises
+  ``httpx.ReadTimeout``), so a caller cannot know whether they took effect.
+  ``echo_headers=True`` makes every error reply quote the request's headers in its
+  ``detail`` (``Authorization`` included), as some servers and proxies do.  Timestamps come from a fake clock (one second per event, from
   2026-01-01T00:00:00Z); ids are deterministic 24-hex strings.
 """
 
@@ -248,6 +259,29 @@ class _Fault:
         return self.path_contains is None or self.path_contains in target
 
 
+BadReplyKind = Literal["garbage", "html", "empty", "list", "timeout"]
+_BAD_REPLY_BODIES: Final[dict[str, bytes]] = {
+    "garbage": b"\x00\x9c garbage, not JSON {",
+    "html": b"<html><body><h1>Welcome to nginx!</h1></body></html>",
+    "empty": b"",
+    "list": b"[]",
+}
+
+
+@dataclass
+class _BadReply:
+    kind: BadReplyKind
+    path_contains: str | None
+    method: str | None
+    remaining: int
+
+    def matches(self, request: httpx.Request) -> bool:
+        target = request.url.raw_path.decode("ascii", "replace")
+        return (self.path_contains is None or self.path_contains in target) and (
+            self.method is None or self.method == request.method
+        )
+
+
 @dataclass(frozen=True)
 class _FilterSpec:
     filter_id: str
@@ -334,6 +368,7 @@ class FakeProlific:
         processing_reads: int = 0,
         repeat_transition: Literal["error", "ignore"] = "error",
         flag_soft_deletes: bool = False,
+        echo_headers: bool = False,
     ) -> None:
         if page_size_max < 1 or default_page_size < 1:
             raise ValueError("page sizes must be positive")
@@ -346,7 +381,9 @@ class FakeProlific:
         self.processing_reads = processing_reads
         self.repeat_transition: Literal["error", "ignore"] = repeat_transition
         self.flag_soft_deletes = flag_soft_deletes
+        self.echo_headers = echo_headers
         self.requests: list[httpx.Request] = []
+        self._bad_replies: list[_BadReply] = []
         self.filter_specs: dict[str, _FilterSpec] = {s.filter_id: s for s in _FILTER_SPECS}
         self._groups: dict[str, _Group] = {}
         self._studies: dict[str, JSONDict] = {}
@@ -381,25 +418,29 @@ class FakeProlific:
             (r"submissions/(?P<sub>[^/]+)", {"GET": self._get_submission}),
             (r"submissions/(?P<sub>[^/]+)/transition", {"POST": self._transition_submission}),
             (r"filters", {"GET": self._list_filters}),
+            (r"users/me", {"GET": self._me}),
         )
         self._routes = [(re.compile(pattern), methods) for pattern, methods in table]
 
     # ------------------------------------------------------------------ wiring
 
     def mount(self, router: respx.Router | respx.MockRouter, base_url: str = BASE_URL) -> None:
-        """Route every request under ``base_url`` on ``router`` to this fake."""
-        base = base_url if base_url.endswith("/") else base_url + "/"
-        base_path = httpx.URL(base).path
+        """Route every request to ``base_url``'s host on ``router`` to this fake, which
+        serves the API under ``base_url``'s path (anything else there is a 404)."""
+        base = httpx.URL(base_url if base_url.endswith("/") else base_url + "/")
+        base_path = base.path
 
         def side_effect(request: httpx.Request) -> httpx.Response:
             return self._handle(request, base_path)
 
-        router.route(url__startswith=base).mock(side_effect=side_effect)
+        origin = str(base.copy_with(path="/", query=None, fragment=None))
+        router.route(url__startswith=origin).mock(side_effect=side_effect)
 
-    def client(self, base_url: str = BASE_URL) -> httpx.Client:
-        """An authenticated ``httpx.Client`` whose transport is routed to this fake."""
+    def client(self, base_url: str = BASE_URL, *, serve_at: str | None = None) -> httpx.Client:
+        """An authenticated ``httpx.Client`` with ``base_url``, whose transport is routed
+        to this fake; the fake serves the API at ``serve_at`` (default: ``base_url``)."""
         router = respx.Router(assert_all_called=False)
-        self.mount(router, base_url)
+        self.mount(router, serve_at or base_url)
         return httpx.Client(
             base_url=base_url,
             headers={"Authorization": f"Token {self._token}"},
@@ -521,8 +562,26 @@ class FakeProlific:
             raise ValueError("n must be >= 1")
         self._faults.append(_Fault(status, path_contains, every=n))
 
+    def bad_reply_next(
+        self,
+        kind: BadReplyKind = "garbage",
+        *,
+        times: int = 1,
+        path_contains: str | None = None,
+        method: str | None = None,
+    ) -> None:
+        """Carry out the next ``times`` matching requests, then answer them 200 with a
+        body that is not the API's (``garbage``, ``html``, ``empty``, ``list``) or not at
+        all (``timeout``: ``httpx.ReadTimeout``)."""
+        if kind not in _BAD_REPLY_BODIES and kind != "timeout":
+            raise ValueError(f"kind must be one of {sorted([*_BAD_REPLY_BODIES, 'timeout'])}")
+        if times < 1:
+            raise ValueError("times must be >= 1")
+        self._bad_replies.append(_BadReply(kind, path_contains, method, times))
+
     def clear_faults(self) -> None:
         self._faults.clear()
+        self._bad_replies.clear()
 
     # ----------------------------------------------------------------- plumbing
 
@@ -560,6 +619,37 @@ class FakeProlific:
     def _handle(self, request: httpx.Request, base_path: str) -> httpx.Response:
         request.read()
         self.requests.append(request)
+        bad = self._take_bad_reply(request)
+        response = self._answer(request, base_path)
+        if self.echo_headers and response.status_code >= 400:
+            response = self._echoing(request, response)
+        if bad is None:
+            return response
+        if bad == "timeout":
+            raise httpx.ReadTimeout("The read operation timed out (FakeProlific)", request=request)
+        return httpx.Response(
+            200,
+            content=_BAD_REPLY_BODIES[bad],
+            headers={"Content-Type": "text/html" if bad == "html" else "application/json"},
+        )
+
+    def _take_bad_reply(self, request: httpx.Request) -> BadReplyKind | None:
+        for bad in self._bad_replies:
+            if bad.matches(request):
+                bad.remaining -= 1
+                self._bad_replies = [b for b in self._bad_replies if b.remaining > 0]
+                return bad.kind
+        return None
+
+    @staticmethod
+    def _echoing(request: httpx.Request, response: httpx.Response) -> httpx.Response:
+        """The error reply, its detail quoting the request's headers."""
+        body = json.loads(response.content)
+        headers = "; ".join(f"{name}: {value}" for name, value in request.headers.items())
+        body["error"]["detail"] = f"{body['error']['detail']} (request headers: {headers})"
+        return httpx.Response(response.status_code, json=body, headers=response.headers)
+
+    def _answer(self, request: httpx.Request, base_path: str) -> httpx.Response:
         injected = self._injected_fault(request)
         if injected is not None:
             return injected
@@ -570,8 +660,9 @@ class FakeProlific:
                 {"WWW-Authenticate": "Token"},
             )
         path = request.url.path
-        rel = path[len(base_path) :] if path.startswith(base_path) else path
-        rel = rel.strip("/")
+        if not path.startswith(base_path):
+            return _error_response(404, "Not found.")
+        rel = path[len(base_path) :].strip("/")
         try:
             for pattern, methods in self._routes:
                 match = pattern.fullmatch(rel)
@@ -766,6 +857,19 @@ class FakeProlific:
         for pid in ids:
             group.members.pop(pid, None)
         return httpx.Response(200, json={"results": self._members_json(group)})
+
+    # ------------------------------------------------------------------ account
+
+    def _me(self, request: httpx.Request, _: dict[str, str]) -> httpx.Response:
+        return httpx.Response(
+            200,
+            json={
+                "id": "60a7c0ffee0000000000ac01",
+                "name": "Fake Researcher",
+                "email": "researcher@example.invalid",
+                "current_workspace_id": self.workspace_id,
+            },
+        )
 
     # ------------------------------------------------------------------ filters
 
