@@ -9,7 +9,8 @@ the commands themselves say, ``tests/test_cli_startup.py`` what each command imp
 
 Exit statuses: 0 done; 1 the answer is no (``check``: not eligible); 2 bad input, a
 refused command or usage (nothing was recorded); 3 the ledger database could not be
-opened or reached, or holds no ledger; 4 a provider refused or could not be reached;
+opened or reached, or holds no ledger, or another process kept its write lock past
+``--lock-timeout``; 4 a provider refused or could not be reached;
 5 tampering found; 70 a bug in crowdledger (the traceback only with ``--debug``);
 130 interrupted.
 """
@@ -91,6 +92,7 @@ COMMANDS: dict[str, Entry] = {
         "Decide whether WORKER may work under the rules, and say why (exit 1: not eligible).",
     ),
     "eligible": Entry(_READS, "commands", "List every known worker the rules admit."),
+    "init": Entry(_STORE, "commands", "Create an empty ledger at --db (again: says it exists)."),
     "export": Entry(_STORE, "commands", "Write every event as JSON Lines, in record order."),
     "import": Entry(
         _STORE, "commands", "Append the events of FILE (what export wrote); all or nothing."
@@ -182,6 +184,16 @@ def root(
             "[default: $CROWDLEDGER_DB, else sqlite:///crowdledger.db].",
         ),
     ] = None,
+    lock_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--lock-timeout",
+            metavar="SECONDS",
+            min=0,
+            help="How long a command waits for another's write lock before giving up "
+            "(exit 3) [default: $CROWDLEDGER_LOCK_TIMEOUT, else 60].",
+        ),
+    ] = None,
     debug: Annotated[
         bool,
         typer.Option(
@@ -202,6 +214,7 @@ def root(
     5 tampering found, 70 a bug.
     """
     STATE.db = db
+    STATE.lock_timeout = lock_timeout
     STATE.debug = debug or STATE.debug
 
 

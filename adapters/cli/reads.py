@@ -58,7 +58,7 @@ def show(
 ) -> None:
     """Show WORKER's qualifications, blocks and statistics (now, or as of a time)."""
     when = parse_time(as_of, "as_of")
-    with opened() as ledger:
+    with opened(create=False) as ledger:
         view: ReadAPI = ledger if when is None else ledger.as_of(when)
         doc = _show_document(view, worker)
     if as_json:
@@ -88,7 +88,7 @@ _DETAIL_FIELDS = ("qualification", "value", "scope", "until", "task", "submissio
 @handles_errors
 def history(worker: WorkerArg, as_json: AsJson = False) -> None:
     """Every event about WORKER, oldest first."""
-    with opened() as ledger:
+    with opened(create=False) as ledger:
         events = ledger.history(worker)
     docs = [event_to_document(e) for e in events]
     if as_json:
@@ -108,7 +108,7 @@ def history(worker: WorkerArg, as_json: AsJson = False) -> None:
 @handles_errors
 def workers(as_json: AsJson = False) -> None:
     """List every worker the ledger has seen."""
-    with opened() as ledger:
+    with opened(create=False) as ledger:
         found = ledger.workers()
     if as_json:
         emit_json(found)
@@ -132,7 +132,7 @@ def check(
 
     ruleset = RuleSet.load(rules)
     when = parse_time(as_of, "as_of")
-    with opened() as ledger:
+    with opened(create=False) as ledger:
         decision = ledger.check(worker, ruleset, as_of=when)
     if as_json:
         emit_json(decision.model_dump(mode="json"))
@@ -155,7 +155,7 @@ def eligible(
 
     ruleset = RuleSet.load(rules)
     when = parse_time(as_of, "as_of")
-    with opened() as ledger:
+    with opened(create=False) as ledger:
         found = sorted(ledger.eligible_workers(ruleset, as_of=when))
     if as_json:
         emit_json(found)

@@ -33,7 +33,7 @@ def rules_check(
 ) -> None:
     """Check FILE: its form, and that every qualification it names is defined."""
     ruleset = RuleSet.load(file)
-    with opened() as ledger:
+    with opened(create=False) as ledger:
         ruleset.check_names(ledger.definitions())
     typer.echo(f"{file}: rule set {ruleset.name!r} is valid ({ruleset.digest})", err=True)
 
@@ -60,7 +60,7 @@ def automations_install(rules: RulesOption, actor: Actor = None, reason: Reason 
 @handles_errors
 def automations_list(as_json: AsJson = False) -> None:
     """List the installed rule sets and their automations."""
-    with opened() as ledger:
+    with opened(create=False) as ledger:
         installed = ledger.installed_automations()
     if as_json:
         emit_json(installed)

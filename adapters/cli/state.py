@@ -1,4 +1,5 @@
-"""What the root options tell the commands (``--db``, ``--debug``); imports nothing."""
+"""What the root options tell the commands (``--db``, ``--debug``, ``--lock-timeout``);
+imports nothing."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ class _State:
     def __init__(self) -> None:
         self.db: str | None = None
         self.debug = False
+        self.lock_timeout: float | None = None  # None: $CROWDLEDGER_LOCK_TIMEOUT, else 60
 
     def reset(self, *, debug: bool) -> None:
         self.db = None
         self.debug = debug
+        self.lock_timeout = None
 
 
 STATE = _State()

@@ -17,6 +17,15 @@ commands = command_group()
 
 @commands.command()
 @handles_errors
+def init() -> None:
+    """Create an empty ledger at --db (again: says it exists)."""
+    with opened(create=True) as ledger:
+        done = "created an empty ledger at" if ledger.created else "a ledger already exists at"
+    typer.echo(f"{done} {ledger.url}", err=True)
+
+
+@commands.command()
+@handles_errors
 def export(
     output: Annotated[
         Path | None,
@@ -24,7 +33,7 @@ def export(
     ] = None,
 ) -> None:
     """Write every event as JSON Lines, in record order."""
-    with opened() as ledger:
+    with opened(create=False) as ledger:
         if output is None:
             count = ledger.export(sys.stdout.buffer)
             sys.stdout.flush()

@@ -77,9 +77,24 @@ def handles_errors(command: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+LOCK_WAIT_NOTICE = "waiting for the ledger's write lock (held by another process)..."
+
+
+def _say_waiting() -> None:
+    typer.echo(LOCK_WAIT_NOTICE, err=True)
+
+
 @contextmanager
-def opened() -> Iterator[Ledger]:
-    with Ledger.open(STATE.db or default_url()) as ledger:
+def opened(*, create: bool = True) -> Iterator[Ledger]:
+    """The ledger of ``--db``. Reads pass ``create=False``: where there is no ledger they
+    fail (exit 3) and create nothing. A command that has to wait for the write lock says
+    so on a terminal, and gives up after ``--lock-timeout`` seconds (exit 3)."""
+    with Ledger.open(
+        STATE.db or default_url(),
+        create=create,
+        lock_timeout=STATE.lock_timeout,
+        on_lock_wait=_say_waiting if sys.stderr.isatty() else None,
+    ) as ledger:
         yield ledger
 
 

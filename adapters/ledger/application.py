@@ -14,6 +14,9 @@ streams it needs, lets the aggregates decide, appends the new events, updates th
 models and moves their tracking position, then commits. A refused command raises before
 anything is written, so nothing is appended; a crash before the commit leaves nothing
 behind; a command repeated with the same idempotency key returns the first result.
+
+Reads never take that lock: each reads one snapshot, at the head of the log it sees,
+even while a long import or another command holds the lock (see ``_reading``).
 """
 
 from __future__ import annotations
@@ -34,14 +37,23 @@ from crowdledger.adapters.ledger.commands import NOW, CommandRunner, Decide, dec
 from crowdledger.adapters.ledger.eligibility import EligibilityCache
 from crowdledger.adapters.ledger.follow import Follower
 from crowdledger.adapters.ledger.reads import PastView, ReadAPI, worker_streams
-from crowdledger.adapters.store.catch_up import BULK_BATCH
+from crowdledger.adapters.store.catch_up import BULK_BATCH, overlay
 from crowdledger.adapters.store.codec import decode_event
-from crowdledger.adapters.store.database import Database, Tx, open_database
+from crowdledger.adapters.store.database import (
+    DEFAULT_LOCK_TIMEOUT,
+    Database,
+    Tx,
+    WriteLockBusy,
+    no_ledger,
+    open_database,
+)
 from crowdledger.adapters.store.event_log import EventLog, LogRow
 from crowdledger.adapters.store.schema import (
+    LEDGER_TABLES,
     READ_MODEL_INDEXES,
     SCHEMA_VERSION,
     VIEWS_VERSION,
+    ddl_names,
     events_ddl,
     views_ddl,
 )
@@ -109,6 +121,24 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def _lock_timeout(value: float | None) -> float:
+    """Seconds a command waits for the write lock: ``value``, else
+    ``CROWDLEDGER_LOCK_TIMEOUT``, else 60."""
+    field = "lock_timeout"
+    if value is None:
+        text = os.environ.get("CROWDLEDGER_LOCK_TIMEOUT", "").strip()
+        if not text:
+            return DEFAULT_LOCK_TIMEOUT
+        field = "CROWDLEDGER_LOCK_TIMEOUT"
+        try:
+            value = float(text)
+        except ValueError:
+            raise InvalidInputError(field, f"{text[:40]!r} is not a number of seconds") from None
+    if isinstance(value, bool) or not 0 <= value < float("inf"):
+        raise InvalidInputError(field, f"{value!r} is not a number of seconds (0 or more)")
+    return float(value)
+
+
 class Ledger(ReadAPI):
     """An event-sourced ledger of crowd workers' qualifications, blocks and submissions.
 
@@ -130,29 +160,106 @@ class Ledger(ReadAPI):
         self._follower = Follower(self._log, self._commands)
         self._eligibility = EligibilityCache(self._log)
         self._defined_names: set[str] = set()
+        self.created = False  # whether open() made this ledger
+        self._views_usable = True  # False: the shared read models await a writer's setup
 
     # -- opening and closing ---------------------------------------------------------------
     @classmethod
-    def open(cls, url: str | None = None, *, clock: Clock | None = None) -> Ledger:
-        """Open (creating if needed) the ledger at ``url``.
+    def open(
+        cls,
+        url: str | None = None,
+        *,
+        create: bool = True,
+        clock: Clock | None = None,
+        lock_timeout: float | None = None,
+        on_lock_wait: Callable[[], None] | None = None,
+    ) -> Ledger:
+        """Open the ledger at ``url``; with ``create`` (the default), make one if there is none.
 
         ``sqlite:///path/to/file.db`` (the default is ``./crowdledger.db``, or the
         ``CROWDLEDGER_DB`` environment variable), ``postgresql://user@host:port/dbname``
         (add ``?schema=name`` to keep several ledgers in one database) or ``memory://``.
+
+        Readers pass ``create=False``: where there is no ledger (no file, no schema, no
+        tables) :class:`~crowdledger.StoreError` is raised naming the URL, and nothing is
+        created. A database that holds something else (another application's SQLite
+        file, a file that is no database, a directory) is refused either way, untouched.
+
+        Opening never waits for the write lock when the tables are there; reading never
+        takes it. A command waits for it at most ``lock_timeout`` seconds (default
+        ``CROWDLEDGER_LOCK_TIMEOUT``, else 60), calling ``on_lock_wait()`` once if it has
+        to wait, then raises :class:`~crowdledger.StoreError`.
+
+        ``ledger.created`` tells whether this call made the ledger.
         """
         parsed = parse_url(url or default_url())
-        db = open_database(parsed)
+        db = open_database(
+            parsed,
+            create=create,
+            lock_timeout=_lock_timeout(lock_timeout),
+            on_lock_wait=on_lock_wait,
+        )
         try:
-            db.setup(events_ddl(db.dialect), views_ddl(db.dialect))
             ledger = cls(db, parsed, clock=clock)
-            ledger._check_versions()
+            ledger._prepare(create)
         except BaseException:
             db.close()
             raise
         return ledger
 
-    def _check_versions(self) -> None:
-        with self._db.transaction(write=True) as tx:
+    def _prepare(self, create: bool) -> None:
+        """See that the database holds a ledger (with ``create``: make it one) whose tables
+        are complete and current; only if they are not, take the write lock to set them
+        up (a reader: only if it is free, else it reads without the read models)."""
+        db = self._db
+        present = db.object_names()
+        found = [table for table in LEDGER_TABLES if table in present]
+        if len(found) < len(LEDGER_TABLES):
+            if found:
+                raise StoreError(
+                    f"{self.url}: not a crowdledger ledger (it has a {found[0]} table but "
+                    "not the others); it was left as it is"
+                )
+            if not create:
+                raise StoreError(no_ledger(str(self.url)))
+            self.created = True
+        events, views = events_ddl(db.dialect), views_ddl(db.dialect)
+        views_there = ddl_names(views) <= present
+        schema = views_version = None
+        if not self.created:
+            with db.transaction(write=False) as tx:
+                schema = tx.events.scalar(
+                    "SELECT value FROM cl_meta WHERE key = ?", ("schema_version",)
+                )
+                if views_there:
+                    views_version = tx.views.scalar(
+                        "SELECT value FROM cl_views_meta WHERE key = ?", ("views_version",)
+                    )
+        if schema is not None and schema != SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.url}: the database has schema version {schema}; "
+                f"this crowdledger writes version {SCHEMA_VERSION}"
+            )
+        if (
+            ddl_names(events) <= present
+            and views_there
+            and schema == SCHEMA_VERSION
+            and views_version == VIEWS_VERSION
+        ):
+            return  # the usual case: nothing to create, no lock to take
+        try:
+            self._set_up(wait=create)
+        except WriteLockBusy:
+            self._views_usable = views_there and views_version == VIEWS_VERSION
+
+    def _set_up(self, *, wait: bool) -> None:
+        dialect = self._db.dialect
+        self._db.setup(events_ddl(dialect), views_ddl(dialect), wait=wait)
+        self._check_versions(wait=wait)
+        self._views_usable = True
+
+    def _check_versions(self, *, wait: bool = True) -> None:
+        with self._db.transaction(write=True, wait=wait) as tx:
             meta: dict[str, str] = dict(
                 tx.events.execute("SELECT key, value FROM cl_meta").fetchall()
             )
@@ -537,18 +644,50 @@ class Ledger(ReadAPI):
 
     # -- reads -----------------------------------------------------------------------------
     def _ensure_current(self) -> None:
-        """Apply events other writers appended without updating the read models."""
+        """Apply events other writers appended without updating the read models, and let
+        automations react to them (a writer's step: it waits for the write lock)."""
         with self._db.transaction(write=False) as tx:
             behind = SqlViews.position(tx.views) < self._log.head(tx.events)
         if behind:
             with self._db.transaction(write=True) as tx:
                 self._follower.catch_up(tx)
 
+    def _catch_up_if_free(self) -> None:
+        """A reader's help: bring the read models a batch nearer the head of the log, if
+        the write lock is free right now; never wait for it."""
+        try:
+            if not self._views_usable:
+                self._set_up(wait=False)
+            with self._db.transaction(write=True, wait=False) as tx:
+                self._follower.catch_up(tx, max_batches=1)
+        except WriteLockBusy:
+            pass
+
     @contextlib.contextmanager
     def _reading(self) -> Iterator[tuple[Tx, SqlReadModel]]:
-        self._ensure_current()
-        with self._db.transaction(write=False) as tx:
-            yield tx, SqlReadModel(tx.views, self._clock())
+        """One snapshot of the ledger at the head of the log, without the write lock.
+
+        Read models behind the log are first caught up (a batch at most) if the write lock
+        is free; whatever they still miss is applied to private copies of them for this
+        transaction (:func:`~crowdledger.adapters.store.catch_up.overlay`). Either way the
+        answer is the state at the head of the log this transaction reads.
+        """
+        tried = False
+        while True:
+            with self._db.transaction(write=False) as tx:
+                # The read models first: on SQLite they live in another file, committed
+                # after the log, so a log snapshot taken after theirs has all they reflect.
+                position = SqlViews.position(tx.views) if self._views_usable else None
+                head = self._log.head(tx.events)
+                if position == head:
+                    yield tx, SqlReadModel(tx.views, self._clock())
+                    return
+                if tried:
+                    with overlay(self._db, tx, self._log, position):
+                        yield tx, SqlReadModel(tx.views, self._clock())
+                    return
+            tried = True
+            self._catch_up_if_free()
 
     @contextlib.contextmanager
     def _model(self, worker: str | None) -> Iterator[ReadModel]:

@@ -4,21 +4,27 @@ Each batch is projected into one :class:`ViewChanges` and written, with the new 
 position, in the caller's transaction. Commit a batch and it is applied exactly once;
 crash before the commit and nothing of it was applied; either way the next catch-up
 starts right after the last committed position.
+
+A reader that finds the read models behind and the write lock taken uses
+:func:`overlay` instead: private copies of the read-model tables, in its own
+transaction, with the missing events applied the same way, then thrown away.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 
 import orjson
 
-from crowdledger.adapters.store.database import Cursor, Tx
+from crowdledger.adapters.store.database import Cursor, Database, Tx
 from crowdledger.adapters.store.event_log import EventLog
+from crowdledger.adapters.store.schema import OVERLAY_TABLES, overlay_ddl
 from crowdledger.adapters.store.sql_views import SqlViews
 from crowdledger.projections.changes import ViewChanges
 from crowdledger.projections.projector import project
 
-__all__ = ["BATCH", "BULK_BATCH", "apply_rows", "catch_up", "type_name"]
+__all__ = ["BATCH", "BULK_BATCH", "apply_rows", "catch_up", "overlay", "type_name"]
 
 BATCH = 10_000
 # A rebuild or a catch-up after a bulk import: bigger batches coalesce more rows.
@@ -72,3 +78,39 @@ def catch_up(
         if on_batch is not None:
             on_batch(position)
     return position
+
+
+@contextlib.contextmanager
+def overlay(db: Database, tx: Tx, log: EventLog, position: int | None) -> Iterator[int]:
+    """The read models at the head of ``tx``'s snapshot of the log, for ``tx`` alone.
+
+    The read-model tables are copied (as they stand at ``position``; None: start from
+    nothing, the shared ones being unusable) into temporary tables of the same names,
+    which shadow the shared ones in this connection; the events after ``position`` are
+    applied to the copies, exactly as a catch-up applies them (automations aside: they
+    act only in a writer's catch-up). Writing temporary tables needs no lock, so this
+    never waits for a writer. The copies are dropped when the block ends; if it raises,
+    the transaction's rollback takes them away. Yields the position reached.
+    """
+    cur, temp, main = tx.views, db.temp_schema, db.main_schema
+    tables, indexes = overlay_ddl(db.dialect)
+    for table in OVERLAY_TABLES:
+        cur.execute(f"DROP TABLE IF EXISTS {temp}.{table}")
+    for statement in tables:
+        cur.execute(statement)
+    if db.dialect == "postgresql":
+        # Statements prepared before (psycopg prepares what runs often) were planned
+        # against the shared tables, and a new table that shadows a name does not make
+        # PostgreSQL plan them again; dropping the copies later does.
+        cur.execute("DISCARD PLANS")
+    if position is not None:
+        for table in OVERLAY_TABLES:
+            cur.execute(f"INSERT INTO {temp}.{table} SELECT * FROM {main}.{table}")
+    for statement in indexes:
+        cur.execute(statement)
+    reached = SqlViews.position(cur)
+    while rows := log.read_for_views(tx.events, reached, BATCH):
+        reached = apply_rows(cur, rows, reached)
+    yield reached
+    for table in OVERLAY_TABLES:
+        cur.execute(f"DROP TABLE {temp}.{table}")

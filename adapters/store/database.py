@@ -14,27 +14,55 @@ write lock (SQLite ``BEGIN IMMEDIATE`` on the log; PostgreSQL an ``EXCLUSIVE`` l
 ``stored_events``) from before a command reads its streams until the commit. Commands
 therefore decide on the latest state, positions are handed out in commit order, and
 read models are updated in log order.
+
+Readers never take it: a SQLite reader reads a WAL snapshot, a PostgreSQL reader one
+``REPEATABLE READ`` snapshot, whatever a writer holds. A writer that finds the lock
+taken waits for it at most ``lock_timeout`` seconds (saying so through ``on_lock_wait``,
+if given) and then gives up with a :class:`~crowdledger.StoreError`; ``wait=False``
+gives up at once, with :class:`WriteLockBusy`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
+import os
 import sqlite3
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
+from crowdledger.adapters.store.schema import LEDGER_TABLES
 from crowdledger.domain.errors import StoreError
 
 if TYPE_CHECKING:
     from crowdledger.adapters.store.url import StoreURL
 
-__all__ = ["Cursor", "Database", "SQLiteDatabase", "Tx", "open_database"]
+__all__ = [
+    "DEFAULT_LOCK_TIMEOUT",
+    "Cursor",
+    "Database",
+    "SQLiteDatabase",
+    "Tx",
+    "WriteLockBusy",
+    "no_ledger",
+    "open_database",
+]
 
 Row = tuple[Any, ...]
+DEFAULT_LOCK_TIMEOUT = 60.0  # seconds a writer waits for the write lock
+LockWait = Callable[[], None]
+
+
+class WriteLockBusy(StoreError):
+    """Another transaction holds the write lock, and this one was not to wait for it."""
+
+
+def no_ledger(label: str) -> str:
+    return f"no ledger at {label} (create one with `crowdledger init` or by recording something)"
 
 
 class Cursor:
@@ -207,18 +235,40 @@ class Tx:
 
 class Database(ABC):
     dialect: str
+    label = "the ledger"  # the URL, redacted, for messages
+    lock_timeout = DEFAULT_LOCK_TIMEOUT
+    on_lock_wait: LockWait | None = None  # called once when a writer starts waiting
+    temp_schema = "temp"  # where a connection's private tables live
+    main_schema = "main"  # the shared tables, by the name that bypasses private ones
 
     @abstractmethod
-    def transaction(self, *, write: bool) -> contextlib.AbstractContextManager[Tx]:
-        """A transaction; ``write=True`` also takes the ledger's write lock."""
+    def transaction(
+        self, *, write: bool, wait: bool = True
+    ) -> contextlib.AbstractContextManager[Tx]:
+        """A transaction; ``write=True`` also takes the ledger's write lock (``wait=False``:
+        raise :class:`WriteLockBusy` at once if another transaction holds it)."""
 
     @abstractmethod
     def log_transaction(self) -> contextlib.AbstractContextManager[Cursor]:
         """A write transaction on the log alone (commands: they never read the views)."""
 
     @abstractmethod
-    def setup(self, events: Sequence[str], views: Sequence[str]) -> None:
+    def setup(self, events: Sequence[str], views: Sequence[str], *, wait: bool = True) -> None:
         """Run DDL once, safely when several processes open the same database at once."""
+
+    @abstractmethod
+    def object_names(self) -> set[str]:
+        """The tables, indexes and functions of the log and the read models that exist."""
+
+    def gave_up(self) -> str:
+        return (
+            f"{self.label}: gave up waiting for the ledger's write lock after "
+            f"{self.lock_timeout:g} s (another process holds it; wait longer with "
+            "--lock-timeout SECONDS or CROWDLEDGER_LOCK_TIMEOUT)"
+        )
+
+    def busy(self) -> WriteLockBusy:
+        return WriteLockBusy(f"{self.label}: another process holds the ledger's write lock")
 
     @abstractmethod
     def close(self) -> None: ...
@@ -256,10 +306,19 @@ class SQLiteDatabase(Database):
 
     dialect = "sqlite"
 
-    def __init__(self, path: str | None, *, busy_timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        path: str | None,
+        *,
+        busy_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        on_lock_wait: LockWait | None = None,
+        label: str | None = None,
+    ) -> None:
         self.path = path  # None for an in-memory database
         self.views_path = None if path is None else f"{path}-views"
-        self._timeout = busy_timeout
+        self._timeout = self.lock_timeout = busy_timeout
+        self.on_lock_wait = on_lock_wait
+        self.label = label or ("memory://" if path is None else f"sqlite:///{path}")
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.RLock()
@@ -315,23 +374,51 @@ class SQLiteDatabase(Database):
             for conn in connections:
                 conn.execute("PRAGMA cache_size=-2000")
 
-    @staticmethod
-    def _begin(conn: sqlite3.Connection, write: bool) -> sqlite3.Cursor:
+    def _begin(self, conn: sqlite3.Connection, write: bool, wait: bool = True) -> sqlite3.Cursor:
         raw = conn.cursor()
         try:
-            raw.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            if not write:
+                raw.execute("BEGIN")  # a WAL snapshot, taken at the first read: no lock
+            elif wait and self.on_lock_wait is None:
+                raw.execute("BEGIN IMMEDIATE")  # waits up to the busy timeout
+            else:
+                self._begin_probing(conn, raw, wait)
         except sqlite3.OperationalError as exc:
             raw.close()
-            raise StoreError(f"the ledger database is busy: {exc}") from exc
+            if write and _busy(exc):
+                raise StoreError(self.gave_up()) from exc
+            raise StoreError(f"{self.label}: the ledger database is busy: {exc}") from exc
+        except BaseException:
+            raw.close()
+            raise
         return raw
 
+    def _begin_probing(self, conn: sqlite3.Connection, raw: sqlite3.Cursor, wait: bool) -> None:
+        """BEGIN IMMEDIATE without waiting; if the lock is taken, say so, then wait."""
+        conn.execute("PRAGMA busy_timeout = 0")
+        try:
+            try:
+                raw.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if not _busy(exc):
+                    raise
+                if not wait:
+                    raise self.busy() from None
+            if self.on_lock_wait is not None:
+                self.on_lock_wait()
+            conn.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
+            raw.execute("BEGIN IMMEDIATE")
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
+
     @contextlib.contextmanager
-    def transaction(self, *, write: bool) -> Iterator[Tx]:
+    def transaction(self, *, write: bool, wait: bool = True) -> Iterator[Tx]:
         guard = self._lock if self._shared is not None else contextlib.nullcontext()
         with guard:
             log, views = self._connections()
             if log is views:
-                raw = self._begin(log, write)
+                raw = self._begin(log, write, wait)
                 cursor = Cursor(raw, paramstyle_pyformat=False)
                 try:
                     yield Tx(cursor, cursor)
@@ -343,9 +430,9 @@ class SQLiteDatabase(Database):
                 finally:
                     raw.close()
                 return
-            log_raw = self._begin(log, write)
+            log_raw = self._begin(log, write, wait)
             try:
-                views_raw = self._begin(views, write)
+                views_raw = self._begin(views, write, wait)
             except BaseException:
                 log.rollback()
                 log_raw.close()
@@ -380,12 +467,21 @@ class SQLiteDatabase(Database):
             finally:
                 raw.close()
 
-    def setup(self, events: Sequence[str], views: Sequence[str]) -> None:
-        with self.transaction(write=True) as tx:
+    def setup(self, events: Sequence[str], views: Sequence[str], *, wait: bool = True) -> None:
+        with self.transaction(write=True, wait=wait) as tx:
             for statement in events:
                 tx.events.execute(statement)
             for statement in views:
                 tx.views.execute(statement)
+
+    def object_names(self) -> set[str]:
+        guard = self._lock if self._shared is not None else contextlib.nullcontext()
+        with guard:
+            names: set[str] = set()
+            for conn in set(self._connections()):
+                rows = conn.execute("SELECT name FROM sqlite_master").fetchall()
+                names.update(str(row[0]) for row in rows)
+            return names
 
     def close(self) -> None:
         with self._lock:
@@ -395,25 +491,89 @@ class SQLiteDatabase(Database):
             self._all.clear()
 
 
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or "locked" in str(exc)
+
+
+def _probe_sqlite_file(path: str, label: str, *, create: bool) -> None:
+    """Refuse, before anything writes to it, a path that holds no ledger (unless
+    ``create``) or holds something else: a directory, a file that is not a SQLite
+    database, another application's database. Nothing is created or changed here."""
+    if os.path.isdir(path):
+        raise StoreError(f"{label}: {path} is a directory, not a ledger database")
+    if not os.path.exists(path):
+        if create:
+            return
+        raise StoreError(no_ledger(label))
+    # mode=rw never creates the file and, reading only, changes nothing in it (unlike
+    # mode=ro, it also removes the -wal and -shm files a WAL database's reader makes).
+    uri = f"file:{quote(os.path.abspath(path))}?mode=rw"
+    try:
+        conn = sqlite3.connect(uri, uri=True, timeout=5)
+        try:
+            rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{label}: {path} is not a SQLite database ({exc})") from None
+    tables = sorted(str(row[0]) for row in rows)
+    if set(LEDGER_TABLES) <= set(tables):
+        return
+    if not tables:  # an empty database (or an empty file): no ledger yet
+        if create:
+            return
+        raise StoreError(no_ledger(label))
+    shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
+    raise StoreError(
+        f"{label}: {path} is not a crowdledger ledger (a SQLite database with other "
+        f"tables: {shown}); it was left as it is"
+    )
+
+
 class PostgresDatabase(Database):
     """A psycopg connection pool; the schema is chosen per connection with search_path."""
 
     dialect = "postgresql"
 
-    def __init__(self, conninfo: str, schema: str, *, max_size: int = 4) -> None:
+    temp_schema = "pg_temp"
+
+    def __init__(
+        self,
+        conninfo: str,
+        schema: str,
+        *,
+        max_size: int = 4,
+        create: bool = True,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        on_lock_wait: LockWait | None = None,
+        label: str | None = None,
+    ) -> None:
         import psycopg
         from psycopg_pool import ConnectionPool
 
         self._psycopg = psycopg
         self.schema = schema
+        self.main_schema = f'"{schema}"'
+        self.label = label or f"schema {schema}"
+        self.lock_timeout = lock_timeout
+        self.on_lock_wait = on_lock_wait
+        # Every wait for a lock (the write lock above all) ends after lock_timeout.
+        wait_ms = max(1, round(lock_timeout * 1000))
 
         def configure(conn: psycopg.Connection[Any]) -> None:
             conn.autocommit = True
-            conn.execute(f'SET search_path TO "{schema}"')
+            conn.execute(f"SET search_path TO \"{schema}\"; SET lock_timeout = '{wait_ms}ms'")
 
         try:
             with psycopg.connect(conninfo, autocommit=True, connect_timeout=10) as conn:
-                conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+                found = conn.execute(
+                    "SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)
+                ).fetchone()
+                if found is None:
+                    if not create:
+                        raise StoreError(no_ledger(self.label))
+                    conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
         except psycopg.Error as exc:
             detail = " ".join(str(exc).split())
             raise StoreError(f"cannot connect to PostgreSQL: {detail}") from exc
@@ -428,18 +588,56 @@ class PostgresDatabase(Database):
         )
 
     @contextlib.contextmanager
-    def transaction(self, *, write: bool) -> Iterator[Tx]:
+    def transaction(self, *, write: bool, wait: bool = True) -> Iterator[Tx]:
         psycopg = self._psycopg
         try:
             with self._pool.connection() as conn, conn.transaction(), conn.cursor() as raw:
                 if write:
-                    raw.execute("LOCK TABLE stored_events IN EXCLUSIVE MODE")
+                    self._lock(conn, raw, wait)
                 else:
-                    raw.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                    # One snapshot for every statement; not READ ONLY, so that a reader
+                    # may keep private temporary tables (see catch_up.overlay).
+                    raw.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
                 cursor = Cursor(raw, paramstyle_pyformat=True)
                 yield Tx(cursor, cursor)
+        except psycopg.errors.LockNotAvailable as exc:
+            raise StoreError(self.gave_up()) from exc
         except psycopg.OperationalError as exc:
             raise StoreError("PostgreSQL: " + " ".join(str(exc).split())) from exc
+
+    _LOCK = "LOCK TABLE stored_events IN EXCLUSIVE MODE"
+
+    def _lock(self, conn: Any, raw: Any, wait: bool) -> None:
+        """Take the write lock in the open transaction (waiting at most lock_timeout)."""
+        if wait and self.on_lock_wait is None:
+            raw.execute(self._LOCK)
+            return
+        if not wait:
+            try:
+                raw.execute(self._LOCK + " NOWAIT")
+            except self._psycopg.errors.LockNotAvailable:
+                raise self.busy() from None
+            return
+        try:
+            with conn.transaction():  # a savepoint: a refused NOWAIT leaves the rest usable
+                raw.execute(self._LOCK + " NOWAIT")
+            return
+        except self._psycopg.errors.LockNotAvailable:
+            pass
+        if self.on_lock_wait is not None:
+            self.on_lock_wait()
+        raw.execute(self._LOCK)
+
+    def _begin_locked(self, raw: Any) -> None:
+        """BEGIN and take the write lock, saying so first if another process holds it."""
+        try:
+            raw.execute(f"BEGIN; {self._LOCK} NOWAIT")
+            return
+        except self._psycopg.errors.LockNotAvailable:
+            raw.execute("ROLLBACK")
+        if self.on_lock_wait is not None:
+            self.on_lock_wait()
+        raw.execute(f"BEGIN; {self._LOCK}")
 
     @contextlib.contextmanager
     def log_transaction(self) -> Iterator[Cursor]:
@@ -449,8 +647,12 @@ class PostgresDatabase(Database):
         psycopg = self._psycopg
         try:
             with self._pool.connection() as conn, conn.cursor() as raw:
-                cursor = Cursor(raw, paramstyle_pyformat=True, lock_pending=True)
+                # Told to say when it waits: the lock first, in a round trip of its own.
+                probe = self.on_lock_wait is not None
+                cursor = Cursor(raw, paramstyle_pyformat=True, lock_pending=not probe)
                 try:
+                    if probe:
+                        self._begin_locked(raw)
                     yield cursor
                     if cursor.lock_pending:  # nothing was read: still a transaction
                         raw.execute("BEGIN; LOCK TABLE stored_events IN EXCLUSIVE MODE")
@@ -459,23 +661,76 @@ class PostgresDatabase(Database):
                     if not cursor.lock_pending and not conn.closed:
                         raw.execute("ROLLBACK")
                     raise
+        except psycopg.errors.LockNotAvailable as exc:
+            raise StoreError(self.gave_up()) from exc
         except psycopg.OperationalError as exc:
             raise StoreError("PostgreSQL: " + " ".join(str(exc).split())) from exc
 
-    def setup(self, events: Sequence[str], views: Sequence[str]) -> None:
-        with self._pool.connection() as conn, conn.transaction(), conn.cursor() as raw:
-            # Serialise concurrent first opens: CREATE ... IF NOT EXISTS is not race-free.
-            raw.execute("SELECT pg_advisory_xact_lock(7461902)")
-            for statement in [*events, *views]:
-                raw.execute(statement)
+    def setup(self, events: Sequence[str], views: Sequence[str], *, wait: bool = True) -> None:
+        psycopg = self._psycopg
+        try:
+            with self._pool.connection() as conn, conn.transaction(), conn.cursor() as raw:
+                # Serialise concurrent first opens: CREATE ... IF NOT EXISTS is not race-free.
+                if wait:
+                    raw.execute("SELECT pg_advisory_xact_lock(7461902)")
+                else:
+                    # Nor wait for the write lock (DDL on stored_events needs a share of it).
+                    raw.execute("SET LOCAL lock_timeout = '1ms'")
+                    got = raw.execute("SELECT pg_try_advisory_xact_lock(7461902)").fetchone()
+                    if not got or not got[0]:
+                        raise self.busy()
+                for statement in [*events, *views]:
+                    raw.execute(statement)
+        except psycopg.errors.LockNotAvailable as exc:
+            if not wait:
+                raise self.busy() from None
+            raise StoreError(self.gave_up()) from exc
+        except psycopg.OperationalError as exc:
+            raise StoreError("PostgreSQL: " + " ".join(str(exc).split())) from exc
+
+    def object_names(self) -> set[str]:
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = %s UNION SELECT p.proname FROM pg_proc p "
+                "JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = %s",
+                (self.schema, self.schema),
+            ).fetchall()
+        return {str(row[0]) for row in rows}
 
     def close(self) -> None:
         self._pool.close()
 
 
-def open_database(url: StoreURL) -> Database:
+def open_database(
+    url: StoreURL,
+    *,
+    create: bool = True,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    on_lock_wait: LockWait | None = None,
+) -> Database:
+    """Connect to the database at ``url``; without ``create``, refuse (with a
+    :class:`~crowdledger.StoreError`, creating nothing) a place that holds no database.
+
+    Whether the database holds a ledger is for the caller to ask (:meth:`object_names`),
+    except that a SQLite path is checked before it is opened for writing, so that
+    another application's file is never switched to WAL mode.
+    """
+    label = str(url)
     if url.kind == "memory":
-        return SQLiteDatabase(None)
+        if not create:
+            raise StoreError(no_ledger(label))
+        return SQLiteDatabase(None, label=label)
     if url.kind == "sqlite":
-        return SQLiteDatabase(url.path)
-    return PostgresDatabase(url.conninfo, url.schema)
+        _probe_sqlite_file(url.path, label, create=create)
+        return SQLiteDatabase(
+            url.path, busy_timeout=lock_timeout, on_lock_wait=on_lock_wait, label=label
+        )
+    return PostgresDatabase(
+        url.conninfo,
+        url.schema,
+        create=create,
+        lock_timeout=lock_timeout,
+        on_lock_wait=on_lock_wait,
+        label=label,
+    )

@@ -9,12 +9,19 @@ with their tracking position (rebuildable; in a companion file on SQLite).
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
+
 __all__ = [
+    "LEDGER_TABLES",
+    "OVERLAY_TABLES",
     "READ_MODEL_INDEXES",
     "READ_MODEL_TABLES",
     "SCHEMA_VERSION",
     "VIEWS_VERSION",
+    "ddl_names",
     "events_ddl",
+    "overlay_ddl",
     "views_ddl",
 ]
 
@@ -138,3 +145,40 @@ def events_ddl(dialect: str) -> list[str]:
 def views_ddl(dialect: str) -> list[str]:
     """The read models and their tracking position."""
     return [*_statements(_READ_MODELS, dialect), *READ_MODEL_INDEXES.values()]
+
+
+# A database holding both is a crowdledger ledger; one holding neither has no ledger.
+LEDGER_TABLES = ("stored_events", "cl_meta")
+# What a reader copies to overlay the events the read models have not seen yet.
+OVERLAY_TABLES = ("cl_tracking", *READ_MODEL_TABLES)
+
+_NAMED = re.compile(r"CREATE (?:UNIQUE )?(?:TABLE|INDEX)(?: IF NOT EXISTS)? (\w+)|FUNCTION (\w+)")
+
+
+def ddl_names(statements: Iterable[str]) -> set[str]:
+    """The tables, indexes and functions that ``statements`` create."""
+    names = set()
+    for statement in statements:
+        match = _NAMED.search(statement)
+        if match is not None:
+            names.add(match.group(1) or match.group(2))
+    return names
+
+
+def overlay_ddl(dialect: str) -> tuple[list[str], list[str]]:
+    """Private temporary copies of the read-model tables, and their indexes (built after
+    the copy), which shadow the shared ones in one connection: a reader that must not
+    wait for the write lock applies there the events the shared read models have not
+    seen yet."""
+    tables = [
+        s.replace("CREATE TABLE IF NOT EXISTS", "CREATE TEMP TABLE", 1)
+        for s in _statements(_READ_MODELS, dialect)
+        if ddl_names([s]) & set(OVERLAY_TABLES)
+    ]
+    # SQLite names the schema on the index; PostgreSQL puts it beside its (temporary) table.
+    prefix = "temp." if dialect == "sqlite" else ""
+    indexes = [
+        s.replace(f"IF NOT EXISTS {name} ", f"IF NOT EXISTS {prefix}{name} ", 1)
+        for name, s in READ_MODEL_INDEXES.items()
+    ]
+    return tables, indexes
