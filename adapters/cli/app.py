@@ -101,6 +101,11 @@ COMMANDS: dict[str, Entry] = {
         _STORE, "commands", "Throw the read models away and replay the whole log into them."
     ),
     "rules": Entry(
+    "import-mephisto": Entry(
+        "crowdledger.adapters.cli.mephisto_commands",
+        "commands",
+        "Record a Mephisto data directory's qualifications, onboarding, blocks and units.",
+    ),
         _RULES,
         "rules_app",
         "Check rule files.",
