@@ -117,7 +117,8 @@ COMMANDS: dict[str, Entry] = {
     "sync": Entry(
         "crowdledger.adapters.cli.sync_commands",
         "sync_app",
-        "Keep MTurk and Prolific in line with the ledger: plan, apply, status, pull, ingest.",
+        "Keep MTurk and Prolific in line with the ledger: "
+        "plan, apply, status, pull, ingest, cancel.",
         group=True,
     ),
 }
