@@ -6,7 +6,7 @@ paginators; the fake keeps state like the service (see ``tests/fakes/mturk.py``)
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -374,7 +374,8 @@ def test_history_shows_what_mturk_was_told(ledger: Ledger, fake: FakeMTurk) -> N
     }
 
 
-def test_ingest_records_each_assignment_once(ledger: Ledger, fake: FakeMTurk) -> None:
+def test_ingest_records_each_assignment_once(ledger: Ledger, fake: FakeMTurk, clock: Clock) -> None:
+    clock.now = datetime.now(UTC)  # MTurk stamps the work with its own (real) time
     hit = fake.add_hit()
     statuses = ["Submitted", "Approved", "Rejected"]
     ids = [fake.add_assignment(hit, f"A{n:07}", status=statuses[n % 3]) for n in range(130)]
