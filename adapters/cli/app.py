@@ -100,12 +100,12 @@ COMMANDS: dict[str, Entry] = {
     "rebuild": Entry(
         _STORE, "commands", "Throw the read models away and replay the whole log into them."
     ),
-    "rules": Entry(
     "import-mephisto": Entry(
         "crowdledger.adapters.cli.mephisto_commands",
         "commands",
         "Record a Mephisto data directory's qualifications, onboarding, blocks and units.",
     ),
+    "rules": Entry(
         _RULES,
         "rules_app",
         "Check rule files.",
