@@ -55,6 +55,7 @@ _WRITES = "crowdledger.adapters.cli.writes"
 _READS = "crowdledger.adapters.cli.reads"
 _STORE = "crowdledger.adapters.cli.store_commands"
 _RULES = "crowdledger.adapters.cli.rules_commands"
+_AUDIT = "crowdledger.adapters.cli.audit_commands"
 
 COMMANDS: dict[str, Entry] = {
     "define": Entry(
@@ -113,6 +114,18 @@ COMMANDS: dict[str, Entry] = {
     ),
     "automations": Entry(
         _RULES, "automations_app", "Install, list and remove automations.", group=True
+    ),
+    # Tamper evidence that needs no ledger (adapters/audit): key files, offline proofs.
+    "keys": Entry(
+        _AUDIT,
+        "keys_app",
+        "Create the Ed25519 key files that sign and check checkpoints.",
+        group=True,
+    ),
+    "verify-proof": Entry(
+        _AUDIT,
+        "commands",
+        "Check a proof against a signed checkpoint, offline (exit 5: it does not hold).",
     ),
     "sync": Entry(
         "crowdledger.adapters.cli.sync_commands",
