@@ -20,7 +20,12 @@ _SOURCES: dict[str, str] = {
     name: f"crowdledger.domain.{module}"
     for module, names in {
         "aggregate": ("Context", "LedgerAggregate", "StreamState"),
-        "automation_set": ("AutomationSet", "AutomationsInstalled", "AutomationsRemoved"),
+        "automation_set": (
+            "AutomationFailed",
+            "AutomationSet",
+            "AutomationsInstalled",
+            "AutomationsRemoved",
+        ),
         "events": ("EVENT_TYPES", "LedgerEvent", "event_type", "event_types", "worker_of"),
         "identifiers": ("GLOBAL_SCOPE", "WorkerRef", "parse_worker"),
         "provider_command": (
@@ -64,6 +69,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     *_errors_all,
+    "AutomationFailed",
     "AutomationSet",
     "AutomationsInstalled",
     "AutomationsRemoved",
@@ -102,6 +108,7 @@ __all__ = [
 if TYPE_CHECKING:
     from crowdledger.domain.aggregate import Context, LedgerAggregate, StreamState
     from crowdledger.domain.automation_set import (
+        AutomationFailed,
         AutomationSet,
         AutomationsInstalled,
         AutomationsRemoved,

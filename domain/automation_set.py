@@ -14,9 +14,17 @@ from typing import Any, ClassVar
 from crowdledger.domain.aggregate import Context, LedgerAggregate, StreamState
 from crowdledger.domain.errors import CommandRefused
 from crowdledger.domain.events import LedgerEvent, topic_of
-from crowdledger.domain.streams import automation_set_name
+from crowdledger.domain.identifiers import check_text, require_text
+from crowdledger.domain.streams import automation_failures_name, automation_set_name
 
-__all__ = ["AutomationSet", "AutomationsInstalled", "AutomationsRemoved", "NotInstalledError"]
+__all__ = [
+    "AutomationFailed",
+    "AutomationFailures",
+    "AutomationSet",
+    "AutomationsInstalled",
+    "AutomationsRemoved",
+    "NotInstalledError",
+]
 
 
 class NotInstalledError(CommandRefused):
@@ -101,3 +109,60 @@ class AutomationSet(LedgerAggregate[AutomationSetState]):
 
 AutomationsInstalled.aggregate_class = AutomationSet
 AutomationsRemoved.aggregate_class = AutomationSet
+
+
+@dataclass(frozen=True)
+class AutomationFailed(LedgerEvent):
+    """An automation fired, and the ledger could not record its action (a value beyond
+    the 32-bit range, a block ending after the last time there is, the worker's streams
+    changed after the trigger). Recorded in place of the action, under the action's own
+    idempotency key, so that it is never tried again; every read goes on."""
+
+    TOPIC: ClassVar[str] = topic_of("AutomationFailed")
+
+    worker: str
+    ruleset: str
+    automation: str
+    trigger: str  # the triggering event's id (also the correlation id)
+    error: str
+
+    def validate_relations(self) -> None:
+        require_text(self.ruleset, "ruleset", limit=200)
+        require_text(self.automation, "automation", limit=200)
+        require_text(self.trigger, "trigger", limit=200)
+        check_text(self.error, "error", required=True, limit=2000)
+
+    def stream_name(self) -> str:
+        return automation_failures_name(self.worker)
+
+    def describe(self) -> str:
+        return f"failure of automation {self.automation!r} for {self.worker}"
+
+
+class AutomationFailures(LedgerAggregate[StreamState]):
+    """One stream per worker: what automations could not do for them."""
+
+    state_class = StreamState
+
+    def fail(
+        self,
+        context: Context,
+        *,
+        worker: str,
+        ruleset: str,
+        automation: str,
+        trigger: str,
+        error: str,
+    ) -> AutomationFailed:
+        return self._record(
+            AutomationFailed,
+            context,
+            worker=worker,
+            ruleset=ruleset,
+            automation=automation,
+            trigger=trigger,
+            error=error[:2000],
+        )
+
+
+AutomationFailed.aggregate_class = AutomationFailures

@@ -14,6 +14,8 @@ from crowdledger.domain.ids import uuid_from_sha1
 
 __all__ = [
     "NAMESPACE",
+    "automation_failures_name",
+    "automation_failures_stream",
     "automation_set_name",
     "automation_set_stream",
     "provider_command_name",
@@ -81,6 +83,15 @@ def automation_set_name(ruleset: str) -> str:
 
 def automation_set_stream(ruleset: str) -> UUID:
     return stream_uuid(automation_set_name(ruleset))
+
+
+def automation_failures_name(worker: str) -> str:
+    """What automations could not do for a worker (their ``AutomationFailed`` events)."""
+    return f"automation-failures/{worker}"
+
+
+def automation_failures_stream(worker: str) -> UUID:
+    return stream_uuid(automation_failures_name(worker))
 
 
 def qualification_type_stream(qualification: str) -> UUID:

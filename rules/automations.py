@@ -19,6 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
 from crowdledger.rules.evaluate import holds
 from crowdledger.rules.facts import WorkerFacts
 from crowdledger.rules.model import Automation, GrantAction, Onboarding, RuleSetModel, failed_name
@@ -27,10 +29,12 @@ __all__ = [
     "AUTOMATED",
     "TRIGGER_TYPES",
     "Trigger",
+    "automations_from_spec",
     "automations_of",
     "fired",
     "onboarding_automations",
     "trigger_of",
+    "validate_spec",
 ]
 
 AUTOMATED = "automation:"
@@ -109,6 +113,48 @@ def automations_of(ruleset: RuleSetModel) -> list[Automation]:
     if ruleset.onboarding is not None:
         found.extend(onboarding_automations(ruleset.onboarding))
     return found
+
+
+def validate_spec(spec: Mapping[str, Any], *, source: str = "<automations>") -> RuleSetModel:
+    """The rule set an ``AutomationsInstalled`` event's ``spec`` holds, validated as a rule
+    file is (:class:`~crowdledger.rules.errors.RuleSetError` with every problem).
+    Names are not checked: the definitions are the ledger's."""
+    from crowdledger.rules.ruleset import RuleSet  # the file reader (yaml): only here
+
+    return RuleSet.from_dict(spec, source=source).model
+
+
+def automations_from_spec(spec: Mapping[str, Any]) -> tuple[list[Automation], list[str]]:
+    """Every automation an installed ``spec`` sets up, and what had to be skipped.
+
+    Installed specs were validated when installed; one that a later, stricter version
+    refuses still runs every automation of it that is valid on its own (the rest are
+    returned as problems, never raised: reads must go on)."""
+    try:
+        return automations_of(RuleSetModel.model_validate(dict(spec))), []
+    except ValidationError:
+        pass
+    found: list[Automation] = []
+    problems: list[str] = []
+    raw = spec.get("automations")
+    for index, item in enumerate(raw if isinstance(raw, (list, tuple)) else ()):
+        try:
+            found.append(Automation.model_validate(item))
+        except ValidationError as exc:
+            problems.append(f"automations[{index}]: {_first_error(exc)}")
+    onboarding = spec.get("onboarding")
+    if onboarding is not None:
+        try:
+            found.extend(onboarding_automations(Onboarding.model_validate(onboarding)))
+        except ValidationError as exc:
+            problems.append(f"onboarding: {_first_error(exc)}")
+    return found, problems
+
+
+def _first_error(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"])
+    return f"{where}: {first['msg']}" if where else str(first["msg"])
 
 
 def fired(

@@ -15,7 +15,10 @@ from crowdledger.domain.errors import LedgerError
 __all__ = ["CODES", "RuleProblem", "RuleSetError"]
 
 CODES = {
-    "invalid_file": "the file is not YAML or JSON, or not a mapping at the top",
+    "invalid_file": "the file cannot be read as a rule file: not UTF-8, not YAML or JSON, "
+    "neither a mapping nor a list at the top, or beyond a limit (1 MB, 64 levels of "
+    "nesting, 100,000 nodes through aliases, a number of more than 40 characters)",
+    "duplicate_key": "a key given twice in one mapping",
     "unknown_key": "a key the rule language does not have",
     "missing_key": "a required key is absent",
     "invalid_value": "a value of the wrong type or form",
@@ -27,6 +30,7 @@ CODES = {
     "invalid_automation": "an automation with no trigger, no action, or a bad one",
     "duplicate_name": "two automations with the same name",
     "invalid_provider_requirement": "a provider-specific requirement the provider would refuse",
+    "unknown_provider": "an `applicable_providers` entry that is not a provider the ledger has workers of",
 }
 
 

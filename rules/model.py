@@ -9,6 +9,7 @@ to the sync, and automations. See the README for the full language.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import re
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from typing import Annotated, Any, Literal, Union, get_args
 
 import orjson
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -33,6 +35,7 @@ from crowdledger.domain.identifiers import (
     GLOBAL_SCOPE,
     INT32_MAX,
     INT32_MIN,
+    KNOWN_PROVIDERS,
     check_qualification_name,
     check_scope,
 )
@@ -83,8 +86,62 @@ def _qualification(value: object) -> str:
         raise PydanticCustomError("invalid_value", exc.message) from None
 
 
+def quoted(value: object, limit: int = 80) -> str:
+    """``repr(value)``, cut short: a rule file's 10 MB string or 5,000-digit number comes
+    back as a few words, never whole (and ``repr`` of such a number may even fail)."""
+    if isinstance(value, int) and value.bit_length() > 4 * limit:
+        return f"an integer of {value.bit_length()} bits"
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
 ComparatorField = Annotated[Comparator, BeforeValidator(_comparator)]
 QualificationName = Annotated[str, BeforeValidator(_qualification)]
+
+
+def _provider(value: object) -> str:
+    """One of Mephisto's ``applicable_providers``: a provider the ledger has workers of."""
+    if isinstance(value, str) and value in KNOWN_PROVIDERS:
+        return value
+    close = (
+        difflib.get_close_matches(value.lower(), KNOWN_PROVIDERS, n=1, cutoff=0.5)
+        if isinstance(value, str)
+        else []
+    )
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise PydanticCustomError(
+        "unknown_provider",
+        f"unknown provider {quoted(value)} ({hint}known: {', '.join(KNOWN_PROVIDERS)})",
+    )
+
+
+def _some_providers(value: Any) -> Any:
+    # An empty list would make the clause apply to nobody's workers, i.e. pass for all.
+    if isinstance(value, (list, tuple)) and not value:
+        raise PydanticCustomError(
+            "invalid_value",
+            "lists no provider: name at least one, or leave the key out to apply the "
+            "clause to every worker",
+        )
+    return value
+
+
+Providers = Annotated[
+    tuple[Annotated[str, BeforeValidator(_provider)], ...], BeforeValidator(_some_providers)
+]
+
+
+def _int32(value: int) -> int:
+    if not INT32_MIN <= value <= INT32_MAX:
+        raise PydanticCustomError(
+            "invalid_value",
+            f"{quoted(value)} is outside the 32-bit range of qualification values "
+            f"({INT32_MIN} to {INT32_MAX})",
+        )
+    return value
+
+
+Int32 = Annotated[int, Field(strict=True), AfterValidator(_int32)]
 
 
 def _is_int(value: object) -> bool:
@@ -99,20 +156,20 @@ def check_comparison(comparator: Comparator, value: Any, subject: str) -> Any:
         if value is not None:
             raise PydanticCustomError(
                 "comparator_value_mismatch",
-                f"{comparator.value} takes no value (got {value!r}); use null or leave it out",
+                f"{comparator.value} takes no value (got {quoted(value)}); use null or leave it out",
             )
         return None
     if comparator.takes_list:
         if not isinstance(value, (list, tuple)) or not value or not all(_is_int(v) for v in value):
             raise PydanticCustomError(
                 "comparator_value_mismatch",
-                f"{comparator.value} takes a non-empty list of integers for {subject}, got {value!r}",
+                f"{comparator.value} takes a non-empty list of integers for {subject}, got {quoted(value)}",
             )
         return tuple(value)
     if not _is_int(value):
         raise PydanticCustomError(
             "comparator_value_mismatch",
-            f"{comparator.value} takes one integer for {subject}, got {value!r}",
+            f"{comparator.value} takes one integer for {subject}, got {quoted(value)}",
         )
     return value
 
@@ -127,7 +184,7 @@ class QualificationClause(_Node):
     qualification: QualificationName
     comparator: ComparatorField = Comparator.EXISTS
     value: Any = None
-    providers: tuple[str, ...] | None = None  # Mephisto's applicable_providers
+    providers: Providers | None = None  # Mephisto's applicable_providers
 
     @model_validator(mode="after")
     def _value_fits(self) -> QualificationClause:
@@ -277,7 +334,7 @@ class MephistoQualification(BaseModel):
     qualification_name: QualificationName
     comparator: ComparatorField
     value: Any = None
-    applicable_providers: tuple[str, ...] | None = None
+    applicable_providers: Providers | None = None
 
     def clause(self) -> QualificationClause:
         return QualificationClause(
@@ -315,8 +372,10 @@ class Onboarding(BaseModel):
 
 Trigger = Literal["submitted", "approved", "rejected", "granted", "revoked", "blocked", "unblocked"]
 TRIGGERS: tuple[str, ...] = get_args(Trigger)
-_DURATION = re.compile(r"(\d+)\s*([smhdw])")
+_DURATION = re.compile(r"(\d{1,12})\s*([smhdw])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+# Longer than any block anyone means, short enough that a trigger's time plus it is a time.
+MAX_DURATION = timedelta(days=36_525)
 
 
 def _duration(value: Any) -> Any:
@@ -324,8 +383,19 @@ def _duration(value: Any) -> Any:
     if isinstance(value, str):
         match = _DURATION.fullmatch(value.strip())
         if match:
-            return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+            try:
+                return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+            except OverflowError:
+                raise _too_long() from None
     return value
+
+
+def _too_long() -> PydanticCustomError:
+    return PydanticCustomError(
+        "invalid_value",
+        f"a block duration is at most {MAX_DURATION.days} days (100 years); "
+        "leave it out to block for good",
+    )
 
 
 class AdjustAction(BaseModel):
@@ -333,14 +403,26 @@ class AdjustAction(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     qualification: QualificationName
-    by: Annotated[int, Field(strict=True)]
-    initial: Annotated[int, Field(strict=True)] | None = None
+    by: Int32
+    initial: Int32 | None = None
+
+    @model_validator(mode="after")
+    def _first_step_fits(self) -> AdjustAction:
+        # Later steps may still leave the range (recorded as AutomationFailed), the first
+        # from ``initial`` never fits: refuse the rule instead.
+        if self.initial is not None and not INT32_MIN <= self.initial + self.by <= INT32_MAX:
+            raise PydanticCustomError(
+                "invalid_value",
+                f"initial {self.initial} + by {self.by} = {self.initial + self.by} is outside "
+                f"the 32-bit range of qualification values ({INT32_MIN} to {INT32_MAX})",
+            )
+        return self
 
 
 class GrantAction(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     qualification: QualificationName
-    value: Annotated[int, Field(strict=True)] = 1
+    value: Int32 = 1
 
 
 class RevokeAction(BaseModel):
@@ -360,6 +442,8 @@ class BlockAction(BaseModel):
     def _positive(cls, value: timedelta | None) -> timedelta | None:
         if value is not None and value <= timedelta(0):
             raise PydanticCustomError("invalid_value", "a block duration must be positive")
+        if value is not None and value > MAX_DURATION:
+            raise _too_long()
         return value
 
 
@@ -370,6 +454,31 @@ class UnblockAction(BaseModel):
 
 def _listed(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
+
+
+ACTIONS = ("adjust", "grant", "revoke", "block", "unblock")
+
+
+def automation_shape_error(
+    on: Any, *, has_when: bool, actions: int, has_task: bool, has_qualification: bool
+) -> str | None:
+    """What is wrong with an automation's shape (trigger, action, filters), or None.
+
+    Used on the model and, by the rule-file reader, on the raw mapping: a file whose
+    automation also has a bad field still hears about its missing action.
+    """
+    triggers = set(_listed(on) or ()) if isinstance(on, (str, list, tuple)) else set()
+    if on is None and not has_when:
+        return "needs a trigger: `on` (an event) and/or `when` (a condition)"
+    if actions != 1:
+        return (
+            f"needs exactly one action: adjust, grant, revoke, block or unblock (found {actions})"
+        )
+    if has_task and not triggers & {"submitted", "approved", "rejected"}:
+        return "`task` filters submission events: use it with on: submitted/approved/rejected"
+    if has_qualification and not triggers & {"granted", "revoked"}:
+        return "`qualification` filters grants: use it with on: granted/revoked"
+    return None
 
 
 class Automation(BaseModel):
@@ -392,31 +501,16 @@ class Automation(BaseModel):
 
     @model_validator(mode="after")
     def _complete(self) -> Automation:
-        if self.on is None and self.when is None:
-            raise PydanticCustomError(
-                "invalid_automation", "needs a trigger: `on` (an event) and/or `when` (a condition)"
-            )
         actions = [a for a in (self.adjust, self.grant, self.revoke, self.block, self.unblock) if a]
-        if len(actions) != 1:
-            raise PydanticCustomError(
-                "invalid_automation",
-                "needs exactly one action: adjust, grant, revoke, block or unblock "
-                f"(found {len(actions)})",
-            )
-        if self.task is not None and not (
-            self.on and set(self.on) & {"submitted", "approved", "rejected"}
-        ):
-            raise PydanticCustomError(
-                "invalid_automation",
-                "`task` filters submission events: use it with on: submitted/approved/rejected",
-            )
-        if self.qualification is not None and not (
-            self.on and set(self.on) & {"granted", "revoked"}
-        ):
-            raise PydanticCustomError(
-                "invalid_automation",
-                "`qualification` filters grants: use it with on: granted/revoked",
-            )
+        message = automation_shape_error(
+            self.on,
+            has_when=self.when is not None,
+            actions=len(actions),
+            has_task=self.task is not None,
+            has_qualification=self.qualification is not None,
+        )
+        if message is not None:
+            raise PydanticCustomError("invalid_automation", message)
         return self
 
     @property

@@ -15,15 +15,16 @@ which is how a typo opens a task to the world).
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Self
 
-import yaml
 from pydantic import ValidationError
 
+from crowdledger.domain.errors import InvalidInputError
+from crowdledger.domain.identifiers import check_qualification_name
 from crowdledger.rules.errors import RuleProblem, RuleSetError
 from crowdledger.rules.model import (
+    ACTIONS,
     NODE_TAGS,
     AllOf,
     AnyOf,
@@ -32,8 +33,10 @@ from crowdledger.rules.model import (
     Not,
     QualificationClause,
     RuleSetModel,
+    automation_shape_error,
     failed_name,
 )
+from crowdledger.rules.rule_text import MAX_DEPTH, Lines, read_text
 
 __all__ = ["RuleSet", "RuleSetLike", "as_ruleset"]
 
@@ -47,52 +50,8 @@ _PYDANTIC_CODES = {
     "invalid_automation": "invalid_automation",
     "duplicate_name": "duplicate_name",
     "invalid_provider_requirement": "invalid_provider_requirement",
+    "unknown_provider": "unknown_provider",
 }
-
-
-class _Loader(yaml.SafeLoader):
-    """YAML 1.2 booleans: only true/false. (In YAML 1.1 ``on:``, the automation trigger
-    key, would be read as the boolean True, and ``no`` as False.)"""
-
-
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, regex) for tag, regex in resolvers if tag != "tag:yaml.org,2002:bool"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool",
-    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-    list("tTfF"),
-)
-
-
-class _Lines:
-    """Line numbers of every path in a YAML (or JSON) document."""
-
-    def __init__(self, root: yaml.Node | None) -> None:
-        self.lines: dict[str, int] = {}
-        if root is not None:
-            self._walk(root, "")
-
-    def _walk(self, node: yaml.Node, path: str) -> None:
-        self.lines.setdefault(path, node.start_mark.line + 1)
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                child = f"{path}.{key.value}" if path else str(key.value)
-                self.lines[child] = key.start_mark.line + 1
-                self._walk(value, child)
-                self.lines[child] = key.start_mark.line + 1
-        elif isinstance(node, yaml.SequenceNode):
-            for index, item in enumerate(node.value):
-                self._walk(item, f"{path}[{index}]")
-
-    def line(self, path: str) -> int:
-        while path:
-            if path in self.lines:
-                return self.lines[path]
-            cut = max(path.rfind("."), path.rfind("["))
-            path = path[:cut] if cut > 0 else ""
-        return self.lines.get("", 0)
 
 
 def _path(loc: Sequence[int | str], code: str) -> str:
@@ -118,7 +77,7 @@ def _path(loc: Sequence[int | str], code: str) -> str:
     return path
 
 
-def _problems(error: ValidationError, source: str, lines: _Lines) -> list[RuleProblem]:
+def _problems(error: ValidationError, source: str, lines: Lines) -> list[RuleProblem]:
     problems = []
     for item in error.errors():
         code = _PYDANTIC_CODES.get(item["type"], "invalid_value")
@@ -136,27 +95,39 @@ class RuleSet:
     """A validated rule set; see the README for the rule language."""
 
     def __init__(
-        self, model: RuleSetModel, *, source: str = "<python>", lines: _Lines | None = None
+        self, model: RuleSetModel, *, source: str = "<python>", lines: Lines | None = None
     ) -> None:
         self.model = model
         self.source = source
-        self._lines = lines or _Lines(None)
+        self._lines = lines or Lines(None)
 
     # -- construction (reading files is the adapters' job: crowdledger.RuleSet.load) ------
     @classmethod
-    def parse(cls, text: str, *, source: str = "<string>") -> Self:
-        """A rule set from YAML or JSON text."""
-        try:
-            root = yaml.compose(text, Loader=_Loader)
-            data = yaml.load(text, Loader=_Loader)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            line = 0 if mark is None else mark.line + 1
-            problem = getattr(exc, "problem", None) or str(exc)
-            raise RuleSetError(
-                [RuleProblem(source, line, "", "invalid_file", f"not YAML or JSON: {problem}")]
-            ) from None
-        if not isinstance(data, dict):
+    def parse(
+        cls,
+        text: str,
+        *,
+        source: str = "<string>",
+        defined: Iterable[str] | None = None,
+        default_name: str | None = None,
+    ) -> Self:
+        """A rule set from YAML or JSON text (bounded: see :mod:`~crowdledger.rules.rule_text`).
+
+        A mapping is the rule language; a list is Mephisto's ``shared_state.qualifications``
+        pasted as it is. Without a ``name``, the rule set takes ``default_name`` (a file's
+        stem, when loaded from one; a bare list from a string is ``mephisto``). With
+        ``defined`` (the ledger's qualifications), every name is checked too, and every
+        problem of every kind is raised at once, sorted by place.
+        """
+        data, root, found = read_text(text, source)
+        base = ""
+        if isinstance(data, list):
+            data = {"name": default_name or "mephisto", "qualifications": data}
+            base = "qualifications"
+        elif isinstance(data, dict):
+            if "name" not in data and default_name is not None:
+                data = {"name": default_name, **data}
+        else:
             raise RuleSetError(
                 [
                     RuleProblem(
@@ -164,22 +135,50 @@ class RuleSet:
                         1,
                         "",
                         "invalid_file",
-                        "a rule file is a mapping with at least `name`",
+                        "a rule file is a mapping (the rule language, with a `name`) or a list "
+                        "of Mephisto qualification dicts",
                     )
                 ]
             )
-        return cls.from_dict(data, source=source, lines=_Lines(root))
+        return cls.from_dict(
+            data, source=source, lines=Lines(root, base), defined=defined, problems=found
+        )
 
     @classmethod
     def from_dict(
-        cls, data: Mapping[str, Any], *, source: str = "<python>", lines: _Lines | None = None
+        cls,
+        data: Mapping[str, Any],
+        *,
+        source: str = "<python>",
+        lines: Lines | None = None,
+        defined: Iterable[str] | None = None,
+        problems: Sequence[RuleProblem] = (),
     ) -> Self:
-        located = lines or _Lines(None)
+        """A rule set from a mapping of the rule language. With ``defined``, the names
+        it uses are checked against them in the same pass."""
+        located = lines or Lines(None)
+        found = list(problems)
+        depth = _depth(data)
+        if depth > MAX_DEPTH:
+            found.append(
+                RuleProblem(
+                    source, 0, "", "invalid_value", f"is nested more than {MAX_DEPTH} levels deep"
+                )
+            )
+            raise RuleSetError(found)
+        model: RuleSetModel | None = None
         try:
             model = RuleSetModel.model_validate(dict(data))
         except ValidationError as exc:
-            raise RuleSetError(_problems(exc, source, located)) from None
-        return cls(model, source=source, lines=located)
+            found.extend(_merge(_problems(exc, source, located), _shapes(data, source, located)))
+        ruleset = None if model is None else cls(model, source=source, lines=located)
+        if defined is not None:
+            names = _raw_names(data) if ruleset is None else ruleset._names()
+            found.extend(_name_problems(names, set(defined), source, located))
+        if found:
+            raise RuleSetError(found)
+        assert ruleset is not None
+        return ruleset
 
     @classmethod
     def from_mephisto(
@@ -217,11 +216,17 @@ class RuleSet:
 
     def named_qualifications(self) -> Iterator[tuple[str, str]]:
         """(path, qualification name) for every name the rule set refers to."""
+        for path, name, _onboarding in self._names():
+            yield path, name
+
+    def _names(self) -> Iterator[tuple[str, str, str | None]]:
+        """(path, name, the onboarding it is the failed flag of, if it is one)."""
         for i, q in enumerate(self.model.qualifications):
-            yield f"qualifications[{i}].qualification_name", q.qualification_name
+            yield f"qualifications[{i}].qualification_name", q.qualification_name, None
         if self.model.onboarding is not None:
-            yield "onboarding.qualification", self.model.onboarding.qualification
-            yield "onboarding.qualification", failed_name(self.model.onboarding.qualification)
+            onboarding = self.model.onboarding.qualification
+            yield "onboarding.qualification", onboarding, None
+            yield "onboarding.qualification", failed_name(onboarding), onboarding
         if self.model.rule is not None:
             yield from _names_in(self.model.rule, "rule")
         for i, automation in enumerate(self.model.automations):
@@ -229,31 +234,16 @@ class RuleSet:
             if automation.when is not None:
                 yield from _names_in(automation.when, f"{base}.when")
             for filtered in automation.qualification or ():
-                yield f"{base}.qualification", filtered
+                yield f"{base}.qualification", filtered, None
             action = automation.action
             name = getattr(action, "qualification", None)
             if isinstance(name, str):
                 kind = type(action).__name__.removesuffix("Action").lower()
-                yield f"{base}.{kind}.qualification", name
+                yield f"{base}.{kind}.qualification", name, None
 
     def check_names(self, defined: Iterable[str]) -> None:
         """Raise RuleSetError for every qualification the ledger has never defined."""
-        known = set(defined)
-        problems = []
-        for path, name in self.named_qualifications():
-            if name in known:
-                continue
-            close = difflib.get_close_matches(name, sorted(known), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            problems.append(
-                RuleProblem(
-                    self.source,
-                    self._lines.line(path),
-                    path,
-                    "unknown_qualification",
-                    f"qualification {name!r} is not defined in the ledger{hint}",
-                )
-            )
+        problems = _name_problems(self._names(), set(defined), self.source, self._lines)
         if problems:
             raise RuleSetError(problems)
 
@@ -261,9 +251,9 @@ class RuleSet:
         return self.model.requirement()
 
 
-def _names_in(node: Node, path: str) -> Iterator[tuple[str, str]]:
+def _names_in(node: Node, path: str) -> Iterator[tuple[str, str, None]]:
     if isinstance(node, QualificationClause):
-        yield f"{path}.qualification", node.qualification
+        yield f"{path}.qualification", node.qualification, None
     elif isinstance(node, AllOf):
         for i, child in enumerate(node.all_of):
             yield from _names_in(child, f"{path}.all_of[{i}]")
@@ -272,6 +262,153 @@ def _names_in(node: Node, path: str) -> Iterator[tuple[str, str]]:
             yield from _names_in(child, f"{path}.any_of[{i}]")
     elif isinstance(node, Not):
         yield from _names_in(node.not_, f"{path}.not")
+
+
+def _name_problems(
+    names: Iterable[tuple[str, str, str | None]], known: set[str], source: str, lines: Lines
+) -> list[RuleProblem]:
+    problems = []
+    for path, name, onboarding in names:
+        if name in known:
+            continue
+        if onboarding is not None:
+            message = (
+                f"qualification {name!r} is not defined: it is granted when a worker fails "
+                f"onboarding {onboarding!r}; define it with `crowdledger define {name}`"
+            )
+        else:
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            message = f"qualification {name!r} is not defined in the ledger{hint}"
+        problems.append(
+            RuleProblem(source, lines.line(path), path, "unknown_qualification", message)
+        )
+    return problems
+
+
+# -- the raw mapping, for a file whose structure is also wrong ------------------------------
+# Every problem is reported in one pass: where the rule set does not validate, the names
+# it uses and the shape of its automations are read from the mapping as written.
+
+
+def _depth(data: Any) -> int:
+    """How deep ``data`` nests (iteratively: a deep structure must not exhaust the stack)."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, Mapping):
+            children: Iterable[Any] = item.values()
+        elif isinstance(item, (list, tuple)):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if deepest > MAX_DEPTH:
+            return deepest
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def _name(value: Any) -> str | None:
+    try:
+        return check_qualification_name(value)
+    except InvalidInputError:
+        return None  # the structure's own check says what is wrong with it
+
+
+def _raw_nodes(node: Any, path: str) -> Iterator[tuple[str, str, None]]:
+    if not isinstance(node, Mapping):
+        return
+    name = _name(node.get("qualification"))
+    if name is not None:
+        yield f"{path}.qualification", name, None
+    for key in ("all_of", "any_of"):
+        children = node.get(key)
+        if isinstance(children, (list, tuple)):
+            for i, child in enumerate(children):
+                yield from _raw_nodes(child, f"{path}.{key}[{i}]")
+    if "not" in node:
+        yield from _raw_nodes(node["not"], f"{path}.not")
+
+
+def _items(data: Mapping[str, Any], key: str) -> list[tuple[int, Mapping[str, Any]]]:
+    found = data.get(key)
+    if not isinstance(found, (list, tuple)):
+        return []
+    return [(i, item) for i, item in enumerate(found) if isinstance(item, Mapping)]
+
+
+def _raw_names(data: Mapping[str, Any]) -> Iterator[tuple[str, str, str | None]]:
+    for i, q in _items(data, "qualifications"):
+        name = _name(q.get("qualification_name"))
+        if name is not None:
+            yield f"qualifications[{i}].qualification_name", name, None
+    onboarding = data.get("onboarding")
+    if isinstance(onboarding, Mapping):
+        name = _name(onboarding.get("qualification"))
+        if name is not None:
+            yield "onboarding.qualification", name, None
+            yield "onboarding.qualification", failed_name(name), name
+    if "rule" in data:
+        yield from _raw_nodes(data["rule"], "rule")
+    for i, automation in _items(data, "automations"):
+        base = f"automations[{i}]"
+        if "when" in automation:
+            yield from _raw_nodes(automation["when"], f"{base}.when")
+        filters = automation.get("qualification")
+        for filtered in [filters] if isinstance(filters, str) else filters or ():
+            name = _name(filtered)
+            if name is not None:
+                yield f"{base}.qualification", name, None
+        for kind in ACTIONS:
+            action = automation.get(kind)
+            if isinstance(action, Mapping):
+                name = _name(action.get("qualification"))
+                if name is not None:
+                    yield f"{base}.{kind}.qualification", name, None
+
+
+def _shapes(data: Mapping[str, Any], source: str, lines: Lines) -> list[RuleProblem]:
+    """The automations' shapes and names as written (their model checks run only once
+    every field of theirs is valid)."""
+    problems = []
+    seen: dict[str, int] = {}
+    for i, automation in _items(data, "automations"):
+        path = f"automations[{i}]"
+        message = automation_shape_error(
+            automation.get("on"),
+            has_when=automation.get("when") is not None,
+            actions=sum(automation.get(kind) is not None for kind in ACTIONS),
+            has_task=automation.get("task") is not None,
+            has_qualification=automation.get("qualification") is not None,
+        )
+        if message is not None:
+            problems.append(
+                RuleProblem(source, lines.line(path), path, "invalid_automation", message)
+            )
+        name = automation.get("name")
+        if isinstance(name, str):
+            if name in seen:
+                problems.append(
+                    RuleProblem(
+                        source,
+                        lines.line(f"{path}.name"),
+                        f"{path}.name",
+                        "duplicate_name",
+                        f"two automations are named {name!r} (automations[{seen[name]}] too)",
+                    )
+                )
+            seen.setdefault(name, i)
+    return problems
+
+
+def _merge(validated: list[RuleProblem], raw: list[RuleProblem]) -> list[RuleProblem]:
+    """The validator's problems and the raw checks', each said once."""
+    if any(p.code == "duplicate_name" for p in raw):
+        validated = [p for p in validated if p.code != "duplicate_name"]  # placed in raw
+    said = {(p.path, p.code) for p in validated}
+    return validated + [p for p in raw if (p.path, p.code) not in said]
 
 
 RuleSetLike = RuleSet | Mapping[str, Any]

@@ -112,9 +112,13 @@ def test_yaml_booleans_do_not_eat_the_on_key(tmp_path: Path) -> None:
 
 
 BAD = [
-    ("not a mapping", "- 1\n- 2\n", [("invalid_file", 1, "")]),
+    ("neither a mapping nor a list", "just words\n", [("invalid_file", 1, "")]),
+    (
+        "a list of what are not Mephisto dicts",
+        "- 1\n- 2\n",
+        [("invalid_value", 1, "qualifications[0]"), ("invalid_value", 2, "qualifications[1]")],
+    ),
     ("not yaml", "name: [unclosed\n", [("invalid_file", 2, "")]),
-    ("no name", "qualifications: []\n", [("missing_key", 1, "name")]),
     ("unknown key", "name: r\ncolour: red\n", [("unknown_key", 2, "colour")]),
     (
         "value for Exists",
@@ -176,7 +180,7 @@ BAD = [
         "two automations, one name",
         "name: r\nautomations:\n  - {name: a, on: approved, grant: {qualification: q}}\n"
         "  - {name: a, on: rejected, grant: {qualification: q}}\n",
-        [("duplicate_name", 1, "")],
+        [("duplicate_name", 4, "automations[1].name")],
     ),
     (
         "several at once",

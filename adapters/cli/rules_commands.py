@@ -17,6 +17,7 @@ from crowdledger.adapters.cli.support import (
     handles_errors,
     note,
     opened,
+    say,
 )
 from crowdledger.adapters.ledger.rule_files import RuleSet
 
@@ -32,10 +33,17 @@ def rules_check(
     file: Annotated[Path, typer.Argument(metavar="FILE", help="A rule file (YAML or JSON).")],
 ) -> None:
     """Check FILE: its form, and that every qualification it names is defined."""
-    ruleset = RuleSet.load(file)
-    with opened(create=False) as ledger:
-        ruleset.check_names(ledger.definitions())
-    typer.echo(f"{file}: rule set {ruleset.name!r} is valid ({ruleset.digest})", err=True)
+    from crowdledger.domain.errors import StoreError
+
+    try:
+        with opened(create=False) as ledger:
+            defined = list(ledger.definitions())
+    except StoreError:
+        RuleSet.load(file)  # what is wrong with the file itself comes first
+        raise
+    # One pass: structure, names and automations, every problem sorted by place.
+    ruleset = RuleSet.load(file, defined=defined)
+    say(f"{file}: rule set {ruleset.name!r} is valid ({ruleset.digest})", err=True)
 
 
 automations_app = command_group("Install, list and remove automations.")
@@ -49,9 +57,7 @@ def automations_install(rules: RulesOption, actor: Actor = None, reason: Reason 
     with opened() as ledger:
         event = ledger.install_automations(ruleset, actor=actor, reason=reason)
     if event is None:
-        typer.echo(
-            f"the automations of {ruleset.name!r} are already installed as they are", err=True
-        )
+        say(f"the automations of {ruleset.name!r} are already installed as they are", err=True)
     else:
         note(event, f"installed the automations of {ruleset.name!r}")
 
@@ -66,7 +72,7 @@ def automations_list(as_json: AsJson = False) -> None:
         emit_json(installed)
         return
     for ruleset, names in installed.items():
-        typer.echo(f"{ruleset}: {', '.join(names)}")
+        say(f"{ruleset}: {', '.join(names)}")
 
 
 @automations_app.command("remove")

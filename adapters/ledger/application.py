@@ -33,9 +33,15 @@ from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 import orjson
 
-from crowdledger.adapters.ledger.commands import NOW, CommandRunner, Decide, decisions
+from crowdledger.adapters.ledger.commands import (
+    NOW,
+    CommandRunner,
+    Decide,
+    UnknownFailedFlagError,
+    decisions,
+)
 from crowdledger.adapters.ledger.eligibility import EligibilityCache
-from crowdledger.adapters.ledger.follow import Follower
+from crowdledger.adapters.ledger.follow import AutomationsActive, Follower, read_progress
 from crowdledger.adapters.ledger.reads import PastView, ReadAPI, worker_streams
 from crowdledger.adapters.store.catch_up import BULK_BATCH, overlay
 from crowdledger.adapters.store.codec import decode_event
@@ -314,10 +320,36 @@ class Ledger(ReadAPI):
     def _execute(
         self, context: Context, command: Mapping[str, Any], decide: Decide
     ) -> LedgerEvent | None:
-        """Run ``decide`` in a write transaction of its own and record what it returns."""
+        """Run ``decide`` in a write transaction of its own and record what it returns.
+
+        With automations installed, the transaction also holds the read models, and the
+        actions the command sets off are recorded in it (:mod:`.follow`): they are in the
+        log when the command returns. Without, the command touches the log alone, and
+        confirms in its transaction that none was installed meanwhile.
+        """
+        occurred_at = context.occurred_at  # run() resolves NOW; a second try starts again
         try:
-            with self._db.log_transaction() as cur:
-                event = self._commands.run(cur, context, command, decide)
+            if not self._follower.automations_seen:
+                try:
+                    with self._db.log_transaction() as cur:
+                        check = self._follower.before_append(cur)
+                        event = self._commands.run(
+                            cur, context, command, decide, before_append=check
+                        )
+                        self._follower.confirm_quiet(cur)
+                    self._follower.committed()
+                    return event
+                except AutomationsActive:
+                    context.occurred_at = occurred_at
+            with self._db.transaction(write=True) as tx:
+                # First what is still waiting for automations, as of its triggers.
+                self._follower.catch_up(tx)
+                event = self._commands.run(tx.events, context, command, decide)
+                self._follower.catch_up(tx)
+            self._follower.committed()
+            return event
+        except UnknownFailedFlagError:
+            raise  # says what the flag is and how to define it; a close name would mislead
         except UnknownQualificationError as exc:
             # Outside the transaction now: look for a likely name to suggest.
             known = [name for name in self._current_definitions() if name != exc.qualification]
@@ -325,9 +357,6 @@ class Ledger(ReadAPI):
             raise UnknownQualificationError(
                 exc.qualification, close[0] if close else None
             ) from None
-        if self._follower.automations_seen:
-            self._ensure_current()  # let automations react now, not at the next read
-        return event
 
     # -- commands --------------------------------------------------------------------------
     def define(
@@ -610,7 +639,6 @@ class Ledger(ReadAPI):
         context = self._context(actor, reason, None, None, key)
         decide = decisions.install_automations(ruleset.name, ruleset.digest, spec)
         event = self._execute(context, {"install": ruleset.name, "digest": ruleset.digest}, decide)
-        self._ensure_current()
         assert event is None or isinstance(event, AutomationsInstalled)
         return event
 
@@ -626,7 +654,6 @@ class Ledger(ReadAPI):
         require_text(ruleset, "ruleset", limit=200)
         context = self._context(actor, reason, None, None, key)
         event = self._execute(context, {"remove": ruleset}, decisions.remove_automations(ruleset))
-        self._ensure_current()
         assert isinstance(event, AutomationsRemoved)
         return event
 
@@ -720,7 +747,7 @@ class Ledger(ReadAPI):
 
         if as_of is not None:
             return self.as_of(as_of).check(worker, rules)
-        ruleset = as_ruleset(rules)
+        ruleset = as_ruleset(rules, defined=self._current_definitions)
         ref = str(parse_worker(worker))
         with self._reading() as (_tx, model):
             self._check_names(ruleset, model)
@@ -736,7 +763,7 @@ class Ledger(ReadAPI):
 
         if as_of is not None:
             return self.as_of(as_of).eligible_workers(rules)
-        ruleset = as_ruleset(rules)
+        ruleset = as_ruleset(rules, defined=self._current_definitions)
         with self._reading() as (tx, model):
             self._check_names(ruleset, model)
             return self._eligibility.eligible(ruleset.model, tx, model)
@@ -817,10 +844,22 @@ class Ledger(ReadAPI):
         """
         from crowdledger.adapters.transfer.export import export_events
 
+        self._run_waiting_automations()  # an export holds what its triggers set off
         if isinstance(path, (str, Path)):
             with Path(path).open("wb") as out:
                 return export_events(self, out)
         return export_events(self, path)
+
+    def _run_waiting_automations(self) -> None:
+        """Let automations react to events still waiting for them (recorded by a version
+        that left them to a later read), taking the write lock only if there are any."""
+        with self._db.transaction(write=False) as tx:
+            position, active = read_progress(tx.events)
+            waiting = active and (position is None or position < self._log.head(tx.events))
+        if waiting:
+            with self._db.transaction(write=True) as tx:
+                self._follower.catch_up(tx)
+            self._follower.committed()
 
     def import_(self, path: str | Path) -> int:
         """Append the events of a file written by :meth:`export`; returns how many were new.

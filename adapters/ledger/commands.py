@@ -22,7 +22,7 @@ from crowdledger.adapters.store.codec import decode_event, encode_state, json_de
 from crowdledger.adapters.store.database import Cursor
 from crowdledger.adapters.store.event_log import IMPORTED_KEY, EventLog
 from crowdledger.domain.aggregate import Context, LedgerAggregate
-from crowdledger.domain.automation_set import AutomationSet
+from crowdledger.domain.automation_set import AutomationFailures, AutomationSet
 from crowdledger.domain.errors import (
     IdempotencyKeyReusedError,
     OutOfOrderError,
@@ -34,6 +34,7 @@ from crowdledger.domain.events import LedgerEvent
 from crowdledger.domain.identifiers import check_value
 from crowdledger.domain.qualification_type import QualificationDefined, QualificationType
 from crowdledger.domain.streams import (
+    automation_failures_stream,
     automation_set_stream,
     provider_command_stream,
     provider_observation_stream,
@@ -52,7 +53,7 @@ from crowdledger.projections.records import Definition
 if TYPE_CHECKING:
     from crowdledger.rules.sync_plan import FactKey, SyncCommand
 
-__all__ = ["NOW", "CommandRunner", "Decide", "Session", "decisions"]
+__all__ = ["NOW", "CommandRunner", "Decide", "Session", "UnknownFailedFlagError", "decisions"]
 
 A = TypeVar("A", bound=LedgerAggregate[Any])
 
@@ -62,6 +63,18 @@ MAX_UNANSWERED = 5
 
 # Stands for "when the command runs": resolved once the write lock is held.
 NOW = datetime.min.replace(tzinfo=UTC)
+
+
+class UnknownFailedFlagError(UnknownQualificationError):
+    """Onboarding's ``<q>-failed`` is not defined: say what it is and how to define it (a
+    close name, ``q`` itself, would be the wrong suggestion)."""
+
+    def __init__(self, failed: str, onboarding: str) -> None:
+        super().__init__(failed)
+        self.args = (
+            f"qualification {failed!r} is not defined: it is granted when a worker fails "
+            f"onboarding {onboarding!r}; define it with `crowdledger define {failed}`",
+        )
 
 
 class Session:
@@ -74,13 +87,20 @@ class Session:
     """
 
     def __init__(
-        self, cur: Cursor, runner: CommandRunner, context: Context, floating: bool
+        self,
+        cur: Cursor,
+        runner: CommandRunner,
+        context: Context,
+        floating: bool,
+        as_of: Callable[[Sequence[LedgerEvent]], Sequence[LedgerEvent]] | None = None,
     ) -> None:
         self.cur = cur
         self.runner = runner
         self.context = context
         self.floating = floating
         self.touched: list[LedgerAggregate[Any]] = []
+        # Automations: a stream as it was right after the trigger (see follow.py).
+        self.as_of = as_of
 
     def not_before(self, when: datetime | None) -> None:
         if self.floating and when is not None and when > self.context.occurred_at:
@@ -88,7 +108,10 @@ class Session:
 
     def get(self, cls: type[A], stream: UUID) -> A:
         aggregate: Any = None
-        for event in self.runner.log.load(self.cur, stream):
+        loaded: Sequence[LedgerEvent] = self.runner.log.load(self.cur, stream)
+        if self.as_of is not None:
+            loaded = self.as_of(loaded)
+        for event in loaded:
             aggregate = event.mutate(aggregate)
         if aggregate is None:
             aggregate = cls.blank(stream, self.context.occurred_at)
@@ -129,6 +152,8 @@ class CommandRunner:
         self.log = log
         self.clock = clock
         self._definitions: dict[str, Definition] = {}
+        # What the last run appended (the automations' follower looks at its types).
+        self.appended: list[LedgerEvent] = []
 
     def definition(self, session: Session, qualification: str) -> Definition:
         # The definition's own stream decides (the read models may lag the log).
@@ -156,6 +181,8 @@ class CommandRunner:
         decide: Decide,
         *,
         floor: bool = False,
+        as_of: Callable[[Sequence[LedgerEvent]], Sequence[LedgerEvent]] | None = None,
+        before_append: Callable[[Sequence[LedgerEvent]], None] | None = None,
     ) -> LedgerEvent | None:
         """Decide and append, in the caller's transaction; returns the command's event.
 
@@ -163,8 +190,11 @@ class CommandRunner:
         under the key in the same transaction, and a repeat returns that event again.
         With ``floor``, a given ``occurred_at`` is raised to the last change of the
         streams the command touches instead of refusing it (automations: they take effect
-        with their trigger, unless a stream has moved on since).
+        with their trigger, unless a stream has moved on since). ``as_of`` chooses which
+        events of each stream the decision sees (automations: those as of the trigger),
+        ``before_append`` sees the events about to be appended and may refuse them.
         """
+        self.appended = []
         key = context.idempotency_key
         fingerprint = ""
         if key is not None:
@@ -179,13 +209,15 @@ class CommandRunner:
         floating = floor or context.occurred_at is NOW
         if context.occurred_at is NOW:
             context.occurred_at = self.clock()
-        session = Session(cur, self, context, floating)
+        session = Session(cur, self, context, floating, as_of)
         event = decide(session, context)
         events = [
             cast(LedgerEvent, e)
             for aggregate in session.touched
             for e in aggregate.collect_events()
         ]
+        if before_append is not None:
+            before_append(events)
         last = None
         if events:
             stored: list[tuple[UUID, int, str, bytes]] = [
@@ -195,6 +227,7 @@ class CommandRunner:
             for i, recorded in enumerate(events):
                 object.__setattr__(recorded, "position", first + i)
             last = first + len(events) - 1
+            self.appended = events
         if key is not None and event is not None and event.position is not None:
             self.log.remember_key(cur, key, fingerprint, event.position, last or event.position)
         return event
@@ -293,7 +326,10 @@ class decisions:  # noqa: N801 - a namespace of decision builders
             )
             event = stream.grant(worker, qualification, 1 if passed else 0, ctx)
             if not passed:
-                session.require_defined(failed)
+                try:
+                    session.require_defined(failed)
+                except UnknownQualificationError:
+                    raise UnknownFailedFlagError(failed, qualification) from None
                 flag = session.get(WorkerQualification, worker_qualification_stream(worker, failed))
                 flag.grant(worker, failed, 1, ctx)
             return event
@@ -435,6 +471,25 @@ class decisions:  # noqa: N801 - a namespace of decision builders
         def decide(session: Session, ctx: Context) -> LedgerEvent | None:
             stream = session.get(AutomationSet, automation_set_stream(ruleset))
             return stream.install(ruleset, digest, spec, ctx)
+
+        return decide
+
+    @staticmethod
+    def automation_failed(
+        worker: str, ruleset: str, automation: str, trigger: str, error: str
+    ) -> Decide:
+        """Record that an automation's action could not be recorded, and why."""
+
+        def decide(session: Session, ctx: Context) -> LedgerEvent:
+            stream = session.get(AutomationFailures, automation_failures_stream(worker))
+            return stream.fail(
+                ctx,
+                worker=worker,
+                ruleset=ruleset,
+                automation=automation,
+                trigger=trigger,
+                error=error,
+            )
 
         return decide
 

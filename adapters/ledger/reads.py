@@ -29,6 +29,7 @@ from crowdledger.domain.identifiers import (
     parse_worker,
 )
 from crowdledger.domain.streams import (
+    automation_failures_stream,
     provider_command_stream,
     submission_stream,
     worker_blocks_stream,
@@ -54,6 +55,7 @@ def worker_streams(model: SqlReadModel, worker: str) -> list:  # type: ignore[ty
     return [
         *(worker_qualification_stream(worker, q) for q in model.held_ever(worker)),
         worker_blocks_stream(worker),
+        automation_failures_stream(worker),
         *(submission_stream(s) for s in model.submissions_of(worker)),
         *(provider_command_stream(c) for c in model.provider_commands_of(worker)),
     ]

@@ -20,10 +20,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from crowdledger.adapters.ledger.follow import AUTOMATIONS
+from crowdledger.adapters.ledger.follow import mark_imported
 from crowdledger.adapters.store.database import SQLiteDatabase
 from crowdledger.adapters.store.event_log import IMPORTED_KEY, StoredRow
-from crowdledger.adapters.store.sql_views import SqlViews
 from crowdledger.adapters.transfer.import_checker import LineChecker
 from crowdledger.domain.errors import ImportFileError, StoreError
 
@@ -67,10 +66,9 @@ def append_file(ledger: Ledger, path: Path, *, parallel: bool | None = None) -> 
                 _append(ledger, cur, rows, keys)
 
             added = LineChecker(cur, ledger._log, path, ledger._clock(), append).check_file()
-        automated = SqlViews.position(tx.views, AUTOMATIONS)
-        head = ledger._log.head(cur)
-        if added and head > automated:
-            SqlViews.move(tx.views, automated, head, AUTOMATIONS)
+        if added:
+            # Automations never look at imported events: the file holds what they did.
+            mark_imported(tx, ledger._log)
         return added
 
 
