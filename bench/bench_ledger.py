@@ -122,7 +122,7 @@ from crowdledger import Ledger
 from crowdledger.adapters.transfer.import_file import append_file
 with Ledger.open(sys.argv[1]) as ledger:
     start = time.perf_counter()
-    n = append_file(ledger, Path(sys.argv[2]))
+    n = append_file(ledger, Path(sys.argv[2])).added
     appended = time.perf_counter() - start
     ledger.catch_up()
     out = {"seconds": appended, "with_views": time.perf_counter() - start, "rows": n}

@@ -10,7 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple, Protocol
 
-__all__ = ["PROJECTED_TYPES", "ProviderCommandRow", "ViewSink", "project"]
+__all__ = [
+    "HISTORY",
+    "IMPORTED_AS_HISTORY",
+    "PROJECTED_TYPES",
+    "ProviderCommandRow",
+    "ViewSink",
+    "project",
+]
 
 
 class ProviderCommandRow(NamedTuple):
@@ -21,7 +28,7 @@ class ProviderCommandRow(NamedTuple):
     key: str
     subject: str
     fact_value: str | None
-    status: str  # pending, succeeded, failed, cancelled
+    status: str  # pending, succeeded, failed, cancelled; history: imported, never sent
     error: str | None
     position: int  # of the latest event
     occurred_at: str  # of the latest event
@@ -158,7 +165,16 @@ def _removed(sink: ViewSink, position: int, d: Data) -> None:
     sink.set_automations(d["ruleset"], "", None, position)
 
 
+# The importer marks the outbox events it appends (ProviderCommand*) with this key: they
+# are another ledger's sync history, so they never enter this ledger's outbox. The mark
+# lives in the stored state (it survives a rebuild); export leaves it out.
+IMPORTED_AS_HISTORY = "imported_as_history"
+HISTORY = "history"  # the status of an imported provider command: never sent from here
+
+
 def _command(d: Data, status: str, position: int, error: str | None = None) -> ProviderCommandRow:
+    if d.get(IMPORTED_AS_HISTORY):
+        status = HISTORY
     return ProviderCommandRow(
         d["command_id"],
         d["target"],

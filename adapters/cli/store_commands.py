@@ -48,11 +48,23 @@ def import_(
     file: Annotated[
         Path, typer.Argument(metavar="FILE", help="A file written by `crowdledger export`.")
     ],
+    no_automations: Annotated[
+        bool,
+        typer.Option(
+            "--no-automations",
+            help="Leave out the events that install or remove automations (none are installed).",
+        ),
+    ] = False,
 ) -> None:
-    """Append the events of FILE (what export wrote); all or nothing."""
+    """Append the events of FILE (what export wrote); all or nothing.
+
+    The file is data: every line is checked as a command would be. Imported provider
+    commands are history (never sent from this ledger); imported automations act on
+    events recorded from now on, unless --no-automations leaves them out."""
     with opened() as ledger:
-        count = ledger.import_(file)
-    typer.echo(f"imported {count} new events from {file}", err=True)
+        result = ledger.import_(file, automations=not no_automations)
+    for line in result.lines():
+        typer.echo(line, err=True)
 
 
 @commands.command()

@@ -27,12 +27,13 @@ import functools
 import getpass
 import os
 from collections.abc import Callable, Iterator, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 import orjson
 
+from crowdledger.adapters.ledger.clock import max_clock_skew as max_clock_skew_of
 from crowdledger.adapters.ledger.commands import (
     NOW,
     CommandRunner,
@@ -100,6 +101,7 @@ from crowdledger.projections.records import Definition
 
 if TYPE_CHECKING:  # the rules (pydantic models, yaml) are imported by the methods that use them
     from crowdledger.adapters.ledger.rule_files import RuleSetLike
+    from crowdledger.adapters.transfer.import_file import ImportReport
     from crowdledger.rules.decision import Decision
     from crowdledger.rules.population import Population
     from crowdledger.rules.ruleset import RuleSet
@@ -157,12 +159,21 @@ class Ledger(ReadAPI):
     same key records nothing and returns the first result).
     """
 
-    def __init__(self, db: Database, url: StoreURL, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        url: StoreURL,
+        *,
+        clock: Clock | None = None,
+        max_clock_skew: timedelta | None = None,
+    ) -> None:
         self._db = db
         self.url = url
         self._log = EventLog(db.dialect)
         self._clock: Clock = clock or _utc_now
-        self._commands = CommandRunner(self._log, self._clock)
+        # How far ahead of the clock a given time may lie (adapters/ledger/clock.py).
+        self._max_clock_skew = max_clock_skew_of(max_clock_skew)
+        self._commands = CommandRunner(self._log, self._clock, self._max_clock_skew)
         self._follower = Follower(self._log, self._commands)
         self._eligibility = EligibilityCache(self._log)
         self._defined_names: set[str] = set()
@@ -179,6 +190,7 @@ class Ledger(ReadAPI):
         clock: Clock | None = None,
         lock_timeout: float | None = None,
         on_lock_wait: Callable[[], None] | None = None,
+        max_clock_skew: timedelta | None = None,
     ) -> Ledger:
         """Open the ledger at ``url``; with ``create`` (the default), make one if there is none.
 
@@ -197,6 +209,10 @@ class Ledger(ReadAPI):
         to wait, then raises :class:`~crowdledger.StoreError`.
 
         ``ledger.created`` tells whether this call made the ledger.
+
+        No command or import may record a time (``occurred_at``, ``submitted_at``, ...)
+        more than ``max_clock_skew`` ahead of ``clock`` (default
+        ``CROWDLEDGER_MAX_CLOCK_SKEW`` seconds, else 5 minutes); a block's ``until`` is free.
         """
         parsed = parse_url(url or default_url())
         db = open_database(
@@ -206,7 +222,7 @@ class Ledger(ReadAPI):
             on_lock_wait=on_lock_wait,
         )
         try:
-            ledger = cls(db, parsed, clock=clock)
+            ledger = cls(db, parsed, clock=clock, max_clock_skew=max_clock_skew)
             ledger._prepare(create)
         except BaseException:
             db.close()
@@ -861,14 +877,21 @@ class Ledger(ReadAPI):
                 self._follower.catch_up(tx)
             self._follower.committed()
 
-    def import_(self, path: str | Path) -> int:
-        """Append the events of a file written by :meth:`export`; returns how many were new.
+    def import_(self, path: str | Path, *, automations: bool = True) -> ImportReport:
+        """Append the events of a file written by :meth:`export`; the report says how
+        many were new (``.added``), and what they mean here (``.lines()``).
 
-        The whole file is checked as it is read, with the same rules commands follow,
-        and recorded in one transaction: a bad line records nothing and raises
-        :class:`~crowdledger.ImportFileError` naming the line and field. Importing the same
-        file again records nothing new.
+        The file is data, never commands: every line is checked as it is read, with the
+        same rules commands follow (an automation's spec with the rule models), and
+        recorded in one transaction: a bad line records nothing and raises
+        :class:`~crowdledger.ImportFileError` naming the line and field. An event id may
+        appear once (in the file and in the ledger), positions must increase, and no time
+        may lie ahead of the clock (see :meth:`open`). Lines already in the ledger,
+        identical, are skipped: importing the same file again records nothing new.
+        Imported provider commands are history: this ledger never sends them.
+        Imported automations act on events recorded from now on; ``automations=False``
+        leaves out the events that install or remove them.
         """
         from crowdledger.adapters.transfer.import_file import import_events
 
-        return import_events(self, Path(path))
+        return import_events(self, Path(path), automations=automations)

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 from uuid import UUID
 
 import orjson
 
+from crowdledger.adapters.ledger.clock import DEFAULT_MAX_CLOCK_SKEW, check_not_ahead
 from crowdledger.adapters.store.codec import decode_event, encode_state, json_default
 from crowdledger.adapters.store.database import Cursor
 from crowdledger.adapters.store.event_log import IMPORTED_KEY, EventLog
@@ -148,9 +149,16 @@ Decide = Callable[[Session, Context], LedgerEvent | None]
 class CommandRunner:
     """Records decisions; keeps the definitions it has seen (they never change)."""
 
-    def __init__(self, log: EventLog, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        log: EventLog,
+        clock: Callable[[], datetime],
+        max_clock_skew: timedelta = DEFAULT_MAX_CLOCK_SKEW,
+    ) -> None:
         self.log = log
         self.clock = clock
+        # How far ahead of ``clock`` a recorded time may lie (see clock.py).
+        self.max_clock_skew = max_clock_skew
         self._definitions: dict[str, Definition] = {}
         # What the last run appended (the automations' follower looks at its types).
         self.appended: list[LedgerEvent] = []
@@ -193,6 +201,8 @@ class CommandRunner:
         with their trigger, unless a stream has moved on since). ``as_of`` chooses which
         events of each stream the decision sees (automations: those as of the trigger),
         ``before_append`` sees the events about to be appended and may refuse them.
+        No time the events carry may lie more than ``max_clock_skew`` ahead of the clock
+        (:mod:`~crowdledger.adapters.ledger.clock`): one check for every command.
         """
         self.appended = []
         key = context.idempotency_key
@@ -207,8 +217,10 @@ class CommandRunner:
                 (row,) = self.log.read_positions(cur, position, position)
                 return decode_event(row[3], row[1], row[2], row[4], row[0])
         floating = floor or context.occurred_at is NOW
-        if context.occurred_at is NOW:
-            context.occurred_at = self.clock()
+        now = self.clock()
+        given_no_time = context.occurred_at is NOW
+        if given_no_time:
+            context.occurred_at = now
         session = Session(cur, self, context, floating, as_of)
         event = decide(session, context)
         events = [
@@ -216,6 +228,9 @@ class CommandRunner:
             for aggregate in session.touched
             for e in aggregate.collect_events()
         ]
+        if not floor:  # automations take their trigger's time, checked when it was recorded
+            for recorded in events:
+                check_not_ahead(recorded, now, self.max_clock_skew, derived=given_no_time)
         if before_append is not None:
             before_append(events)
         last = None

@@ -2,7 +2,8 @@
 
 The document is the event's stored JSON plus ``position``, ``type``, ``stream`` and
 ``version``, with ``timestamp`` named ``recorded_at``: what ``history --json`` shows and
-what ``import`` reads back.
+what ``import`` reads back. The mark an import puts on outbox events (they are history in
+this ledger) is this ledger's, not the event's: it is left out.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import orjson
 
 from crowdledger.adapters.store.catch_up import type_name
+from crowdledger.projections.projector import IMPORTED_AS_HISTORY
 
 if TYPE_CHECKING:
     from crowdledger.adapters.ledger.application import Ledger
@@ -29,6 +31,7 @@ def export_events(ledger: Ledger, out: BinaryIO) -> int:
             doc: dict[str, Any] = {"position": position, "type": type_name(topic)}
             doc.update(data)
             doc["recorded_at"] = doc.pop("timestamp")
+            doc.pop(IMPORTED_AS_HISTORY, None)  # this ledger's mark, not part of the event
             doc["stream"] = str(stream)
             doc["version"] = version
             lines.append(orjson.dumps(doc))

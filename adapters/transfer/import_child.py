@@ -2,7 +2,8 @@
 
 Checks every line of the file against the ledger as last committed and writes pickled
 messages to stdout for the importing process, which holds the write lock and appends:
-``("rows", [...])`` per chunk, then ``("done", None)``, ``("refused", (path, line,
+``("rows", [...])`` per chunk, then ``("done", summary)`` (an
+:class:`~crowdledger.adapters.transfer.import_checker.ImportSummary`), ``("refused", (path, line,
 field, message))`` for a bad line, or ``("failed", text)``.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import pickle
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from crowdledger.adapters.transfer.import_checker import LineChecker
 from crowdledger.domain.errors import ImportFileError
 
 
-def main(db_file: str, path: str, at: str) -> int:
+def main(db_file: str, path: str, at: str, max_skew: str, automations: str) -> int:
     out = sys.stdout.buffer
 
     def say(kind: str, payload: Any) -> None:
@@ -34,10 +35,17 @@ def main(db_file: str, path: str, at: str) -> int:
             def send(rows: list[StoredRow], keys: list[tuple[int, str]]) -> None:
                 say("rows", (rows, keys))
 
-            LineChecker(
-                tx.events, EventLog(db.dialect), Path(path), datetime.fromisoformat(at), send
+            summary = LineChecker(
+                tx.events,
+                EventLog(db.dialect),
+                Path(path),
+                datetime.fromisoformat(at),
+                send,
+                dialect=db.dialect,
+                max_skew=timedelta(seconds=float(max_skew)),
+                automations=automations == "1",
             ).check_file()
-        say("done", None)
+        say("done", summary)
     except ImportFileError as exc:
         say("refused", (exc.path, exc.line, exc.field, exc.message))
     except BrokenPipeError:
@@ -50,4 +58,4 @@ def main(db_file: str, path: str, at: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(*sys.argv[1:4]))
+    sys.exit(main(*sys.argv[1:6]))

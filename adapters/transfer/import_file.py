@@ -17,35 +17,93 @@ import os
 import pickle
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crowdledger.adapters.ledger.follow import mark_imported
 from crowdledger.adapters.store.database import SQLiteDatabase
 from crowdledger.adapters.store.event_log import IMPORTED_KEY, StoredRow
-from crowdledger.adapters.transfer.import_checker import LineChecker
+from crowdledger.adapters.transfer.import_checker import ImportSummary, LineChecker
 from crowdledger.domain.errors import ImportFileError, StoreError
 
 if TYPE_CHECKING:
     from crowdledger.adapters.ledger.application import Ledger
 
-__all__ = ["PARALLEL_FROM_BYTES", "append_file", "import_events"]
+__all__ = ["PARALLEL_FROM_BYTES", "ImportReport", "append_file", "import_events"]
 
 # Below this, starting a second interpreter costs more than it saves.
 PARALLEL_FROM_BYTES = 8 * 1024 * 1024
 
 
-def import_events(ledger: Ledger, path: Path) -> int:
-    added = append_file(ledger, path)
+@dataclass(frozen=True)
+class ImportReport:
+    """What an import recorded, and what it means for this ledger."""
+
+    path: str
+    added: int  # new events appended
+    skipped: int  # lines already in the ledger, identical
+    # (rule set, its automations) per AutomationsInstalled appended: they act from now on
+    automations_installed: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    automations_removed: tuple[str, ...] = ()
+    # automations=False: how many automation events were left out, of which rule sets
+    automation_events_left_out: int = 0
+    rulesets_left_out: tuple[str, ...] = ()
+    # provider commands (outbox events) recorded as history: this ledger never sends them
+    provider_commands_as_history: int = 0
+
+    @classmethod
+    def of(cls, path: Path, summary: ImportSummary) -> ImportReport:
+        return cls(
+            str(path),
+            summary.added,
+            summary.skipped,
+            tuple(summary.installed),
+            tuple(summary.removed),
+            summary.left_out,
+            tuple(summary.left_out_rulesets),
+            summary.history_commands,
+        )
+
+    def lines(self) -> list[str]:
+        """The report in sentences, the count first (what ``crowdledger import`` prints)."""
+        already = f" ({self.skipped} already in the ledger)" if self.skipped else ""
+        said = [f"imported {self.added} new events from {self.path}{already}"]
+        for ruleset, names in self.automations_installed:
+            said.append(
+                f"installed the automations of rule set {ruleset!r}: {', '.join(names)}; "
+                "they act on events recorded from now on (remove them with "
+                f"`crowdledger automations remove {ruleset}`)"
+            )
+        said.extend(f"removed the automations of rule set {r!r}" for r in self.automations_removed)
+        if self.automation_events_left_out:
+            rulesets = ", ".join(repr(r) for r in self.rulesets_left_out)
+            said.append(
+                f"left out {self.automation_events_left_out} automation event(s) of rule set(s) "
+                f"{rulesets}, as asked: no automations were installed or removed"
+            )
+        if self.provider_commands_as_history:
+            said.append(
+                f"{self.provider_commands_as_history} provider commands imported as history; "
+                "they will not be sent"
+            )
+        return said
+
+
+def import_events(ledger: Ledger, path: Path, *, automations: bool = True) -> ImportReport:
+    report = append_file(ledger, path, automations=automations)
     ledger.catch_up()
-    return added
+    return report
 
 
-def append_file(ledger: Ledger, path: Path, *, parallel: bool | None = None) -> int:
-    """Check ``path`` and append its new events in one transaction; returns how many.
+def append_file(
+    ledger: Ledger, path: Path, *, parallel: bool | None = None, automations: bool = True
+) -> ImportReport:
+    """Check ``path`` and append its new events in one transaction; says what it did.
 
     ``parallel`` forces (True) or forbids (False) the second checking process; by
-    default it is used for large files on a SQLite file ledger.
+    default it is used for large files on a SQLite file ledger. ``automations=False``
+    leaves out the events that install or remove automations.
     """
     if not path.is_file():
         raise ImportFileError(str(path), 0, None, "no such file")
@@ -59,17 +117,26 @@ def append_file(ledger: Ledger, path: Path, *, parallel: bool | None = None) -> 
     with db.bulk(cache_mib=256), db.transaction(write=True) as tx:
         cur = tx.events
         if parallel and db_file is not None:
-            added = _append_checked_elsewhere(ledger, cur, db_file, path)
+            summary = _append_checked_elsewhere(ledger, cur, db_file, path, automations=automations)
         else:
 
             def append(rows: list[StoredRow], keys: list[tuple[int, str]]) -> None:
                 _append(ledger, cur, rows, keys)
 
-            added = LineChecker(cur, ledger._log, path, ledger._clock(), append).check_file()
-        if added:
+            summary = LineChecker(
+                cur,
+                ledger._log,
+                path,
+                ledger._clock(),
+                append,
+                dialect=db.dialect,
+                max_skew=ledger._max_clock_skew,
+                automations=automations,
+            ).check_file()
+        if summary.added:
             # Automations never look at imported events: the file holds what they did.
             mark_imported(tx, ledger._log)
-        return added
+        return ImportReport.of(path, summary)
 
 
 def _append(ledger: Ledger, cur: Any, rows: list[StoredRow], keys: list[tuple[int, str]]) -> None:
@@ -82,7 +149,9 @@ def _append(ledger: Ledger, cur: Any, rows: list[StoredRow], keys: list[tuple[in
         )
 
 
-def _append_checked_elsewhere(ledger: Ledger, cur: Any, db_file: str, path: Path) -> int:
+def _append_checked_elsewhere(
+    ledger: Ledger, cur: Any, db_file: str, path: Path, *, automations: bool = True
+) -> ImportSummary:
     # A fresh interpreter (not multiprocessing, which would re-run the host's main
     # module), told where this crowdledger is so it imports the same code.
     package_root = str(Path(__file__).resolve().parents[2])
@@ -97,6 +166,8 @@ def _append_checked_elsewhere(ledger: Ledger, cur: Any, db_file: str, path: Path
         db_file,
         str(path),
         ledger._clock().isoformat(),
+        str(ledger._max_clock_skew.total_seconds()),
+        "1" if automations else "0",
     ]
     child = subprocess.Popen(command, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env)
     assert child.stdout is not None
@@ -116,7 +187,9 @@ def _append_checked_elsewhere(ledger: Ledger, cur: Any, db_file: str, path: Path
                 _append(ledger, cur, rows, keys)
                 added += len(rows)
             elif kind == "done":
-                return added
+                summary: ImportSummary = payload
+                assert summary.added == added, (summary.added, added)
+                return summary
             elif kind == "refused":
                 raise ImportFileError(*payload)
             else:

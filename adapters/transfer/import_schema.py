@@ -28,6 +28,9 @@ __all__ = ["DEFAULTED", "datetime_fields", "line_schema"]
 
 # What a hand-written history may leave out; the importer fills them in.
 DEFAULTED = frozenset({"event_id", "recorded_at", "correlation_id"})
+# Position and version exactly as export writes them (no "5" or 5.0): anything else takes
+# the slow path, which names it.
+_STRICT_INT = Annotated[int, Field(strict=True)]
 _UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 
 
@@ -84,7 +87,7 @@ def line_schema() -> TypeAdapter[dict[str, Any]]:
         for key in ENVELOPE:
             if key not in fields and key != "type":
                 fields[key] = (
-                    NotRequired[int] if key in ("position", "version") else NotRequired[str]
+                    NotRequired[_STRICT_INT] if key in ("position", "version") else NotRequired[str]
                 )
         members.append(TypedDict(f"{name}Line", fields))  # type: ignore[operator]
     # Built at run time from the event classes, so the type checker cannot follow it.
