@@ -513,3 +513,43 @@ def test_throwing_the_read_models_away_adds_and_loses_nothing(kind: str) -> None
         assert thrown[1] == plain[1]
 
     check()
+
+
+def test_an_installed_spec_a_later_version_refuses_still_runs_its_valid_parts(
+    ledger: Ledger, clock: Clock
+) -> None:
+    """A rule set installed by an older, laxer version (here a misspelt provider and a
+    `by` beyond 32 bits, both refused now): reads and `automations list` go on, and its
+    automations that are valid on their own still fire."""
+    from crowdledger.adapters.ledger.commands import decisions
+    from crowdledger.domain.aggregate import Context
+
+    for name in ("quality", "trusted"):
+        ledger.define(name)
+    spec = {
+        "name": "old",
+        "qualifications": [
+            {
+                "qualification_name": "quality",
+                "comparator": "Exists",
+                "applicable_providers": ["mturkk"],
+            }
+        ],
+        "automations": [
+            {
+                "name": "up",
+                "on": "approved",
+                "adjust": {"qualification": "quality", "by": 1, "initial": 0},
+            },
+            {"name": "huge", "on": "approved", "adjust": {"qualification": "trusted", "by": 2**40}},
+        ],
+    }
+    context = Context(actor="older-version", occurred_at=clock.now, correlation_id="old")
+    with ledger._db.transaction(write=True) as tx:  # as an older version recorded it
+        ledger._commands.run(
+            tx.events, context, {}, decisions.install_automations("old", "d", spec)
+        )
+    assert ledger.installed_automations() == {"old": ["up"]}
+    review(ledger, clock, W1, 0, approve=True)
+    assert ledger.value(W1, "quality") == 1
+    assert ledger.value(W1, "trusted") is None

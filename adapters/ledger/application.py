@@ -675,13 +675,14 @@ class Ledger(ReadAPI):
 
     def installed_automations(self) -> dict[str, list[str]]:
         """The installed rule sets and the names of their automations."""
-        from crowdledger.rules.automations import automations_of
-        from crowdledger.rules.model import RuleSetModel
+        from crowdledger.rules.automations import automations_from_spec
 
         with self._reading() as (_tx, model):
             installed = model.automations()
+        # As the follower reads them: a spec a later version finds fault with still runs
+        # (and lists) every automation of it that is valid on its own.
         return {
-            name: [a.name for a in automations_of(RuleSetModel.model_validate(spec))]
+            name: [a.name for a in automations_from_spec(spec)[0]]
             for name, (_digest, spec, _position) in installed.items()
         }
 
