@@ -23,6 +23,7 @@ __version__ = "0.1.0"
 
 # public name -> the module it is defined in
 _SOURCES: dict[str, str] = {
+    "BatchError": "crowdledger.domain.errors",
     "Block": "crowdledger.projections.records",
     "CommandRefused": "crowdledger.domain.errors",
     "Decision": "crowdledger.rules.decision",
@@ -41,6 +42,7 @@ _SOURCES: dict[str, str] = {
 # Shown with the public path in reprs and tracebacks. Dataclasses and pydantic models keep
 # their own module: their annotations are evaluated there.
 _PUBLIC_PATH = {
+    "BatchError",
     "Ledger",
     "PastView",
     "RuleSet",
@@ -54,6 +56,7 @@ _PUBLIC_PATH = {
 }
 
 __all__ = [
+    "BatchError",
     "Block",
     "CommandRefused",
     "Decision",
@@ -91,6 +94,7 @@ if TYPE_CHECKING:
     from crowdledger.adapters.ledger.reads import PastView
     from crowdledger.adapters.ledger.rule_files import RuleSet
     from crowdledger.domain.errors import (
+        BatchError,
         CommandRefused,
         ImportFileError,
         InvalidInputError,

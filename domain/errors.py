@@ -18,6 +18,7 @@ command line prints them as they are::
       |   x OutOfOrderError                             occurred_at before the stream's last event
       |   x IdempotencyKeyReusedError                   same key, different command
       x ConcurrencyError                                could not commit after retrying conflicts
+      x BatchError                  .errors             items of a batch refused: (index, error) each
       x ImportFileError             .path .line .field  an import file is not what export writes
       x StoreError                                      the database URL or schema is unusable
       x ProviderError               .code .retryable    a provider refused or could not be reached
@@ -27,8 +28,15 @@ The rules layer adds its own branch (``RuleSetError``) under the same root.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
 __all__ = [
+    "QUOTE_LIMIT",
     "AlreadyDefinedError",
+    "BatchError",
     "CommandRefused",
     "ConcurrencyError",
     "IdempotencyKeyReusedError",
@@ -44,7 +52,26 @@ __all__ = [
     "SubmissionStateError",
     "UnknownQualificationError",
     "UnknownSubmissionError",
+    "quoted",
 ]
+
+# Messages quote what they were given, but never more than this much of it: a 100 KB
+# worker id or a 10 MB name would otherwise come back whole in the one error line.
+QUOTE_LIMIT = 80
+
+
+def quoted(value: object, limit: int = QUOTE_LIMIT) -> str:
+    """``repr(value)``, cut to ``limit`` characters with an ellipsis and the full length."""
+    if isinstance(value, str):
+        if len(value) <= limit:
+            return repr(value)
+        return f"{value[:limit]!r}... ({len(value)} characters)"
+    if isinstance(value, int) and value.bit_length() > 4 * limit:
+        return f"an integer of {value.bit_length()} bits"  # str() of it may even be refused
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text)} characters)"
 
 
 class LedgerError(Exception):
@@ -76,10 +103,10 @@ class UnknownQualificationError(CommandRefused, KeyError):
     """A command names a qualification nobody has defined."""
 
     def __init__(self, qualification: str, suggestion: str | None = None) -> None:
-        hint = f" (did you mean {suggestion!r}?)" if suggestion else ""
+        hint = f" (did you mean {quoted(suggestion)}?)" if suggestion else ""
         super().__init__(
-            f"qualification {qualification!r} is not defined{hint}; "
-            f"define it first with `crowdledger define {qualification}`"
+            f"qualification {quoted(qualification)} is not defined{hint}; "
+            f"define it first with `crowdledger define {qualification[:255]}`"
         )
         self.qualification = qualification
         self.suggestion = suggestion
@@ -93,7 +120,7 @@ class AlreadyDefinedError(CommandRefused):
     the ``define`` command treats an existing definition as a no-op)."""
 
     def __init__(self, qualification: str) -> None:
-        super().__init__(f"qualification {qualification!r} is already defined")
+        super().__init__(f"qualification {quoted(qualification)} is already defined")
         self.qualification = qualification
 
 
@@ -101,7 +128,7 @@ class QualificationNotHeldError(CommandRefused):
     """Revoking (or adjusting) a qualification the worker does not hold."""
 
     def __init__(self, worker: str, qualification: str) -> None:
-        super().__init__(f"worker {worker} does not hold qualification {qualification!r}")
+        super().__init__(f"worker {worker} does not hold qualification {quoted(qualification)}")
         self.worker = worker
         self.qualification = qualification
 
@@ -110,7 +137,7 @@ class NotBlockedError(CommandRefused):
     """Unblocking a worker who has no block in force in that scope."""
 
     def __init__(self, worker: str, scope: str) -> None:
-        super().__init__(f"worker {worker} is not blocked in scope {scope!r}")
+        super().__init__(f"worker {worker} is not blocked in scope {quoted(scope)}")
         self.worker = worker
         self.scope = scope
 
@@ -119,7 +146,7 @@ class UnknownSubmissionError(CommandRefused, KeyError):
     """Reviewing a submission that was never recorded."""
 
     def __init__(self, submission: str) -> None:
-        super().__init__(f"submission {submission!r} has not been recorded")
+        super().__init__(f"submission {quoted(submission)} has not been recorded")
         self.submission = submission
 
     def __str__(self) -> str:
@@ -130,7 +157,7 @@ class SubmissionAlreadyRecordedError(CommandRefused):
     """Recording a submission id that is already in the ledger."""
 
     def __init__(self, submission: str) -> None:
-        super().__init__(f"submission {submission!r} is already recorded")
+        super().__init__(f"submission {quoted(submission)} is already recorded")
         self.submission = submission
 
 
@@ -138,7 +165,7 @@ class SubmissionStateError(CommandRefused):
     """A review that the submission's current status does not allow."""
 
     def __init__(self, submission: str, status: str, action: str) -> None:
-        super().__init__(f"submission {submission!r} is {status}; it cannot be {action}")
+        super().__init__(f"submission {quoted(submission)} is {status}; it cannot be {action}")
         self.submission = submission
         self.status = status
         self.action = action
@@ -161,17 +188,29 @@ class IdempotencyKeyReusedError(CommandRefused):
 
     def __init__(self, key: str) -> None:
         super().__init__(
-            f"idempotency key {key!r} was already used for a different command; "
+            f"idempotency key {quoted(key)} was already used for a different command; "
             "use a new key for a new command"
         )
         self.key = key
+
+
+class BatchError(LedgerError):
+    """Some items of a batch command (``grant_many``, ``block_many``) were refused; nothing
+    of the batch was recorded. ``errors`` holds every refused item as ``(index, error)``,
+    the index counting from 0 in the order the items were given."""
+
+    def __init__(self, errors: Sequence[tuple[int, LedgerError]]) -> None:
+        index, first = errors[0]
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        super().__init__(f"item {index}: {first}{more}; nothing of the batch was recorded")
+        self.errors = tuple(errors)
 
 
 class ImportFileError(LedgerError):
     """A line of an import file cannot be imported; nothing from the file was recorded."""
 
     def __init__(self, path: str, line: int, field: str | None, message: str) -> None:
-        where = f"{path}:{line}" + (f": {field}" if field else "")
+        where = (f"{path}:{line}" if line > 0 else path) + (f": {field}" if field else "")
         super().__init__(f"{where}: {message}")
         self.path = path
         self.line = line

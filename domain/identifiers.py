@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import NamedTuple
 
-from crowdledger.domain.errors import InvalidInputError
+from crowdledger.domain.errors import InvalidInputError, quoted
 
 __all__ = [
     "FIELD_FORMATS",
@@ -49,6 +49,7 @@ KNOWN_PROVIDERS = tuple(sorted(_ID_FORMATS))
 _QUALIFICATION = re.compile(r"[A-Za-z0-9_.:-]{1,255}")
 _SCOPE = re.compile(r"[a-z][a-z0-9_-]{0,63}:[A-Za-z0-9_.:-]{1,255}")
 GLOBAL_SCOPE = "global"
+_SURROGATE = re.compile("[\ud800-\udfff]")  # lone surrogates: no UTF-8 form, so never stored
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
@@ -108,7 +109,7 @@ def check_field(name: str, value: object) -> None:
     elif name == "provider":
         if value not in KNOWN_PROVIDERS:
             raise InvalidInputError(
-                name, f"unknown provider {value!r} (known: {', '.join(KNOWN_PROVIDERS)})"
+                name, f"unknown provider {quoted(value)} (known: {', '.join(KNOWN_PROVIDERS)})"
             )
     else:
         check_text(value, name, required=fmt.nonblank, limit=fmt.max_length or 10_000)
@@ -128,25 +129,25 @@ def parse_worker(text: object, field: str = "worker") -> WorkerRef:
     """Parse and validate ``provider:id``; the error says which part is wrong and why."""
     if not isinstance(text, str):
         raise InvalidInputError(
-            field, f"expected a string like 'mturk:A1B2C3D4E5F6G7', got {text!r}"
+            field, f"expected a string like 'mturk:A1B2C3D4E5F6G7', got {quoted(text)}"
         )
     provider, sep, ident = text.partition(":")
     if not sep or not provider or not ident:
         raise InvalidInputError(
-            field, f"{text!r} is not of the form provider:id (e.g. 'mturk:A1B2C3D4E5F6G7')"
+            field, f"{quoted(text)} is not of the form provider:id (e.g. 'mturk:A1B2C3D4E5F6G7')"
         )
     fmt = _ID_FORMATS.get(provider)
     if fmt is None:
         raise InvalidInputError(
             field,
-            f"unknown provider {provider!r} in {text!r} (known: {', '.join(KNOWN_PROVIDERS)})",
+            f"unknown provider {quoted(provider)} in {quoted(text)} (known: {', '.join(KNOWN_PROVIDERS)})",
         )
     pattern, description = fmt
     if not pattern.fullmatch(ident):
         hint = ""
         if provider == "mturk" and pattern.fullmatch(ident.upper()):
             hint = f" (MTurk ids are upper case: {provider}:{ident.upper()})"
-        raise InvalidInputError(field, f"{ident!r} is not {description}{hint}")
+        raise InvalidInputError(field, f"{quoted(ident)} is not {description}{hint}")
     return WorkerRef(provider, ident)
 
 
@@ -155,7 +156,7 @@ def check_qualification_name(name: object, field: str = "qualification") -> str:
     if not isinstance(name, str) or not _QUALIFICATION.fullmatch(name):
         raise InvalidInputError(
             field,
-            f"{name!r} is not a qualification name (1-255 letters, digits, '_', '-', '.', ':')",
+            f"{quoted(name)} is not a qualification name (1-255 letters, digits, '_', '-', '.', ':')",
         )
     return name
 
@@ -165,7 +166,7 @@ def check_scope(scope: object, field: str = "scope") -> str:
     if not isinstance(scope, str) or not (scope == GLOBAL_SCOPE or _SCOPE.fullmatch(scope)):
         raise InvalidInputError(
             field,
-            f"{scope!r} is not a scope: use 'global' or 'kind:id' (e.g. 'project:transcription')",
+            f"{quoted(scope)} is not a scope: use 'global' or 'kind:id' (e.g. 'project:transcription')",
         )
     return scope
 
@@ -173,9 +174,9 @@ def check_scope(scope: object, field: str = "scope") -> str:
 def check_value(value: object, field: str = "value") -> int:
     """Qualification values are 32-bit integers, as on MTurk; ``True`` is not a number here."""
     if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidInputError(field, f"expected an integer, got {value!r}")
+        raise InvalidInputError(field, f"expected an integer, got {quoted(value)}")
     if not INT32_MIN <= value <= INT32_MAX:
-        raise InvalidInputError(field, f"{value} is outside the 32-bit range MTurk accepts")
+        raise InvalidInputError(field, f"{quoted(value)} is outside the 32-bit range MTurk accepts")
     return value
 
 
@@ -183,18 +184,37 @@ def check_text(
     value: object, field: str, *, required: bool = False, limit: int = 10_000
 ) -> str | None:
     """Free text (actor, reason, feedback): a string, bounded, never empty when required."""
-    if type(value) is str and len(value) <= limit and (not required or value.strip()):
+    if (
+        type(value) is str
+        and len(value) <= limit
+        and (not required or value.strip())
+        and "\x00" not in value
+        and (value.isascii() or not _SURROGATE.search(value))
+    ):
         return value  # the common case, checked first: imports call this millions of times
     if value is None:
         if required:
             raise InvalidInputError(field, "is required")
         return None
     if not isinstance(value, str):
-        raise InvalidInputError(field, f"expected text, got {value!r}")
+        raise InvalidInputError(field, f"expected text, got {quoted(value)}")
     if required and not value.strip():
         raise InvalidInputError(field, "must not be empty")
     if len(value) > limit:
         raise InvalidInputError(field, f"is {len(value)} characters long; the limit is {limit}")
+    if "\x00" in value:
+        raise InvalidInputError(
+            field,
+            f"holds a NUL character (\\x00) at character {value.index(chr(0))}: text never "
+            "does (PostgreSQL cannot store one)",
+        )
+    found = _SURROGATE.search(value)
+    if found is not None:  # what Python makes of bytes that are not UTF-8 (in argv, say)
+        raise InvalidInputError(
+            field,
+            f"is not valid text: {quoted(found.group())} at character {found.start()} "
+            "(bytes that are not UTF-8?)",
+        )
     return value
 
 
@@ -208,9 +228,15 @@ def require_text(value: object, field: str, *, limit: int = 10_000) -> str:
 def check_when(value: object, field: str) -> datetime:
     """Times must be timezone-aware; they are kept in UTC so that every reader agrees."""
     if not isinstance(value, datetime):
-        raise InvalidInputError(field, f"expected a datetime, got {value!r}")
+        raise InvalidInputError(field, f"expected a datetime, got {quoted(value)}")
     if value.tzinfo is None or value.utcoffset() is None:
         raise InvalidInputError(
             field, f"{value.isoformat()} has no time zone; pass an aware datetime (e.g. UTC)"
         )
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is before the first UTC time there is
+        raise InvalidInputError(field, f"{value.isoformat()} {OUT_OF_RANGE}") from None
+
+
+OUT_OF_RANGE = "is outside the times the ledger keeps (0001-01-01 to 9999-12-31 in UTC)"

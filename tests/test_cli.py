@@ -111,7 +111,7 @@ def test_submissions_and_reviews(cli: CliRunner) -> None:
             ["record-submission", W1, "--task", "t", "--submission", "s", "--answer", "[1]"],
             "Error: answer: must be a JSON object",
         ),
-        (["import", "/nonexistent.jsonl"], "Error: /nonexistent.jsonl:0: no such file"),
+        (["import", "/nonexistent.jsonl"], "Error: /nonexistent.jsonl: no such file"),
     ],
 )
 def test_bad_input_exits_2_names_the_problem_and_records_nothing(

@@ -242,7 +242,9 @@ def _report_bug(exc: BaseException) -> int:
         import traceback
 
         traceback.print_exception(exc, file=sys.stderr)
-    message = str(exc).splitlines()[0][:200] if str(exc) else ""
+    from crowdledger.adapters.cli.text import printable
+
+    message = printable(str(exc).splitlines()[0][:200]) if str(exc) else ""
     typer.echo(f"Error: internal error: {type(exc).__name__}: {message}", err=True)
     typer.echo(f"  {BUG_REPORT}", err=True)
     return EXIT_BUG
@@ -259,7 +261,7 @@ def run(args: list[str] | None = None) -> int:
         typer.echo("Interrupted.", err=True)
         return EXIT_INTERRUPTED
     except TyperException as exc:  # usage: an unknown option, a missing argument ...
-        exc.show()  # type: ignore[attr-defined]
+        _show_usage_error(exc)
         return 2
     except KeyboardInterrupt:
         typer.echo("Interrupted.", err=True)
@@ -267,6 +269,19 @@ def run(args: list[str] | None = None) -> int:
     except Exception as exc:  # raised outside any command (parsing, loading a command)
         return _report_bug(exc)
     return result if isinstance(result, int) else 0
+
+
+def _show_usage_error(exc: TyperException) -> None:
+    """click's usage message, each line escaped and capped (it quotes the argument it
+    refused, which may be a megabyte of control characters)."""
+    import io
+
+    from crowdledger.adapters.cli.text import capped, printable
+
+    shown = io.StringIO()
+    exc.show(file=shown)  # type: ignore[attr-defined]
+    for line in shown.getvalue().splitlines():
+        typer.echo(capped(printable(line)), err=True)
 
 
 def _silence_stdout() -> None:

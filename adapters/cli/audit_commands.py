@@ -19,7 +19,13 @@ from crowdledger.adapters.audit.checkpoint import load_checkpoint
 from crowdledger.adapters.audit.errors import AuditInputError, TamperingDetected
 from crowdledger.adapters.audit.keys import create_key, load_public_key, public_key_path
 from crowdledger.adapters.audit.proof import verify_proof
-from crowdledger.adapters.cli.support import EXIT_TAMPERED, command_group, fail, handles_errors
+from crowdledger.adapters.cli.support import (
+    EXIT_TAMPERED,
+    command_group,
+    fail,
+    handles_errors,
+    say,
+)
 
 __all__ = ["commands", "keys_app"]
 
@@ -57,8 +63,8 @@ def keys_create(
 ) -> None:
     """Make a new signing key: KEYFILE (private, mode 0600) and KEYFILE.pub; never overwrites."""
     kid = create_key(keyfile)
-    typer.echo(kid)
-    typer.echo(
+    say(kid)
+    say(
         f"created {keyfile} (private: keep it away from the database and its backups) "
         f"and {public_key_path(keyfile)} (public: give it to whoever checks checkpoints)",
         err=True,
@@ -131,4 +137,4 @@ def verify_proof_command(
         if exc.path is None:  # a field of the proof: say which file
             raise AuditInputError(exc.message, path=str(proof), field=exc.field) from None
         raise
-    typer.echo(verified.describe())
+    say(verified.describe())

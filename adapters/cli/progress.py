@@ -56,6 +56,12 @@ class Progress:
         if self._bar is not None and self._task is not None:
             self._bar.update(self._task, total=total)
 
+    def update(self, done: int, total: int | None = None) -> None:
+        """Set how much is done, and the total when given: for the ledger's callbacks
+        that report ``(done, total)`` (rebuild, export, import)."""
+        if self._bar is not None and self._task is not None:
+            self._bar.update(self._task, completed=done, total=total)
+
     def describe(self, text: str) -> None:
         if self._bar is not None and self._task is not None:
             self._bar.update(self._task, description=text)

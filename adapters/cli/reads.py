@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import sys
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -16,9 +17,16 @@ from crowdledger.adapters.cli.support import (
     handles_errors,
     opened,
     parse_time,
+    say,
 )
+from crowdledger.adapters.cli.text import printable
 from crowdledger.adapters.ledger.reads import ReadAPI
 from crowdledger.adapters.store.codec import event_to_document
+from crowdledger.domain.errors import InvalidInputError
+from crowdledger.domain.identifiers import GLOBAL_SCOPE
+
+if TYPE_CHECKING:
+    from crowdledger.rules.decision import Decision, Reason
 
 __all__ = ["commands"]
 
@@ -64,18 +72,18 @@ def show(
     if as_json:
         emit_json(doc)
         return
-    typer.echo(f"worker      {doc['worker']}" + (f"   (as of {when.isoformat()})" if when else ""))
+    say(f"worker      {doc['worker']}" + (f"   (as of {when.isoformat()})" if when else ""))
     quals = doc["qualifications"]
-    typer.echo("qualified   " + (", ".join(f"{k}={v}" for k, v in quals.items()) or "-"))
+    say("qualified   " + (", ".join(f"{k}={v}" for k, v in quals.items()) or "-"))
     if doc["blocks"]:
         for b in doc["blocks"]:
             end = f" until {b['until']}" if b["until"] else ""
-            typer.echo(f"blocked     {b['scope']}{end} (by {b['actor']}: {b['reason'] or '-'})")
+            say(f"blocked     {b['scope']}{end} (by {b['actor']}: {b['reason'] or '-'})")
     else:
-        typer.echo("blocked     no")
+        say("blocked     no")
     s = doc["stats"]
     rate = "-" if s["approval_rate"] is None else f"{s['approval_rate']:.1f}%"
-    typer.echo(
+    say(
         f"work        {s['submitted']} submitted, {s['approved']} approved, "
         f"{s['rejected']} rejected, approval rate {rate}"
     )
@@ -99,22 +107,71 @@ def history(worker: WorkerArg, as_json: AsJson = False) -> None:
             f"{k}={doc[k]}" for k in _DETAIL_FIELDS if k in doc and doc[k] is not None
         )
         why = f" - {doc['reason']}" if doc.get("reason") else ""
-        typer.echo(
+        say(
             f"{doc['position']:>8}  {doc['occurred_at']}  {doc['type']:<22} {details}  [{doc['actor']}]{why}"
         )
 
 
+_STATS_COLUMNS = ("submitted", "approved", "rejected", "pending", "approval_rate")
+
+
+def _write_workers_csv(ledger: ReadAPI) -> None:
+    """worker, one column per defined qualification (its value, empty if not held),
+    blocked (a global block in force), then the statistics; quoted as CSV needs."""
+    import csv
+
+    names = sorted(ledger.definitions())
+    fixed = {"worker", "blocked", *_STATS_COLUMNS}
+    header = [
+        "worker",
+        *(f"qualification:{n}" if n in fixed else n for n in names),
+        "blocked",
+        *_STATS_COLUMNS,
+    ]
+    out = csv.writer(sys.stdout, lineterminator="\n")
+    out.writerow(header)
+    for worker, values, blocks, stats in ledger.overview():
+        rate = stats.approval_rate
+        out.writerow(
+            [
+                worker,
+                *(values.get(n, "") for n in names),
+                "true" if any(b.scope == GLOBAL_SCOPE for b in blocks) else "false",
+                stats.submitted,
+                stats.approved,
+                stats.rejected,
+                stats.pending,
+                "" if rate is None else f"{rate:.1f}",
+            ]
+        )
+    sys.stdout.flush()
+
+
 @commands.command()
 @handles_errors
-def workers(as_json: AsJson = False) -> None:
+def workers(
+    as_json: AsJson = False,
+    as_csv: Annotated[
+        bool,
+        typer.Option(
+            "--csv",
+            help="A CSV table: worker, each qualification's value, blocked, statistics.",
+        ),
+    ] = False,
+) -> None:
     """List every worker the ledger has seen."""
+    if as_json and as_csv:
+        raise InvalidInputError("csv", "give --json or --csv, not both")
     with opened(create=False) as ledger:
+        if as_csv:
+            _write_workers_csv(ledger)
+            return
         found = ledger.workers()
     if as_json:
         emit_json(found)
     else:
         for worker in found:
-            typer.echo(worker)
+            say(worker)
 
 
 @commands.command()
@@ -137,8 +194,31 @@ def check(
     if as_json:
         emit_json(decision.model_dump(mode="json"))
     else:
-        typer.echo(decision.explain())
+        typer.echo(_printable_decision(decision).explain())
     raise typer.Exit(0 if decision.eligible else EXIT_NO)
+
+
+def _printable_decision(decision: Decision) -> Decision:
+    """The decision with every text it explains made :func:`printable` (a reason or an
+    actor holding a newline would otherwise print a line of its own)."""
+
+    def clean(reason: Reason) -> Reason:
+        return reason.model_copy(
+            update={
+                "clause": printable(reason.clause),
+                "subject": printable(reason.subject),
+                "message": printable(reason.message),
+                "children": tuple(clean(child) for child in reason.children),
+            }
+        )
+
+    return decision.model_copy(
+        update={
+            "worker": printable(decision.worker),
+            "ruleset": printable(decision.ruleset),
+            "reasons": tuple(clean(reason) for reason in decision.reasons),
+        }
+    )
 
 
 @commands.command()
@@ -161,5 +241,5 @@ def eligible(
         emit_json(found)
     else:
         for worker in found:
-            typer.echo(worker)
-    typer.echo(f"{len(found)} eligible under {ruleset.name}", err=True)
+            say(worker)
+    say(f"{len(found)} eligible under {ruleset.name}", err=True)

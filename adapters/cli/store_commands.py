@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from crowdledger.adapters.cli.support import command_group, handles_errors, opened
+from crowdledger.adapters.cli.progress import Quiet, progress
+from crowdledger.adapters.cli.support import command_group, handles_errors, opened, say
 
 __all__ = ["commands"]
 
@@ -21,7 +22,7 @@ def init() -> None:
     """Create an empty ledger at --db (again: says it exists)."""
     with opened(create=True) as ledger:
         done = "created an empty ledger at" if ledger.created else "a ledger already exists at"
-    typer.echo(f"{done} {ledger.url}", err=True)
+    say(f"{done} {ledger.url}", err=True)
 
 
 @commands.command()
@@ -31,15 +32,21 @@ def export(
         Path | None,
         typer.Option("--output", "-o", metavar="FILE", help="File to write [default: stdout]."),
     ] = None,
+    quiet: Quiet = False,
 ) -> None:
     """Write every event as JSON Lines, in record order."""
-    with opened(create=False) as ledger:
+    with opened(create=False) as ledger, progress("exporting", quiet=quiet) as bar:
         if output is None:
-            count = ledger.export(sys.stdout.buffer)
-            sys.stdout.flush()
+            try:
+                count = ledger.export(sys.stdout.buffer, progress=bar.update)
+                sys.stdout.flush()
+            except BrokenPipeError:
+                raise  # the reader went away: the root exits quietly
+            except OSError as exc:  # stdout is a full disk, say
+                raise OSError(exc.errno, exc.strerror or str(exc), "<stdout>") from None
         else:
-            count = ledger.export(output)
-    typer.echo(f"exported {count} events", err=True)
+            count = ledger.export(output, progress=bar.update)
+    say(f"exported {count} events", err=True)
 
 
 @commands.command("import")
@@ -48,6 +55,7 @@ def import_(
     file: Annotated[
         Path, typer.Argument(metavar="FILE", help="A file written by `crowdledger export`.")
     ],
+    quiet: Quiet = False,
     no_automations: Annotated[
         bool,
         typer.Option(
@@ -61,40 +69,22 @@ def import_(
     The file is data: every line is checked as a command would be. Imported provider
     commands are history (never sent from this ledger); imported automations act on
     events recorded from now on, unless --no-automations leaves them out."""
-    with opened() as ledger:
-        result = ledger.import_(file, automations=not no_automations)
+    with opened() as ledger, progress("importing", quiet=quiet) as bar:
+
+        def report(done: int, total: int | None) -> None:
+            if total is not None:  # the lines are in: the read models catch up
+                bar.describe("updating the read models")
+            bar.update(done, total)
+
+        result = ledger.import_(file, progress=report, automations=not no_automations)
     for line in result.lines():
-        typer.echo(line, err=True)
+        say(line, err=True)
 
 
 @commands.command()
 @handles_errors
-def rebuild() -> None:
+def rebuild(quiet: Quiet = False) -> None:
     """Throw the read models away and replay the whole log into them."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
-    with (
-        opened() as ledger,
-        Progress(
-            TextColumn("rebuilding"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=None,
-            transient=False,
-            redirect_stdout=False,
-        ) as progress,
-    ):
-        task = progress.add_task("rebuild", total=None)
-
-        def report(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
-
-        count = ledger.rebuild(progress=report)
-    typer.echo(f"rebuilt the read models from {count} events", err=True)
+    with opened() as ledger, progress("rebuilding", quiet=quiet) as bar:
+        count = ledger.rebuild(progress=bar.update)
+    say(f"rebuilt the read models from {count} events", err=True)

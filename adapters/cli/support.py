@@ -21,10 +21,18 @@ import orjson
 import typer
 
 from crowdledger.adapters.cli.state import STATE
+from crowdledger.adapters.cli.text import capped, printable
 from crowdledger.adapters.ledger.application import Ledger
 from crowdledger.adapters.store.url import default_url, redact
-from crowdledger.domain.errors import InvalidInputError, LedgerError, ProviderError, StoreError
+from crowdledger.domain.errors import (
+    InvalidInputError,
+    LedgerError,
+    ProviderError,
+    StoreError,
+    quoted,
+)
 from crowdledger.domain.events import LedgerEvent
+from crowdledger.domain.identifiers import check_when
 from crowdledger.rules.errors import RuleSetError
 
 EXIT_NO, EXIT_BAD_INPUT, EXIT_STORE, EXIT_PROVIDER, EXIT_TAMPERED = 1, 2, 3, 4, 5
@@ -47,8 +55,13 @@ def command_group(help: str | None = None) -> typer.Typer:
     return group
 
 
+def say(text: object, *, err: bool = False) -> None:
+    """Print one line for people: :func:`printable`, then a newline."""
+    typer.echo(printable(text), err=err)
+
+
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
-    typer.echo(f"Error: {message}", err=True)
+    typer.echo(f"Error: {capped(printable(message))}", err=True)
     return typer.Exit(code)
 
 
@@ -65,7 +78,7 @@ def handles_errors(command: Callable[P, R]) -> Callable[P, R]:
             raise fail(str(exc), EXIT_PROVIDER) from None
         except RuleSetError as exc:  # one line per problem, each one located
             for problem in exc.problems[:-1]:
-                typer.echo(f"Error: {problem}", err=True)
+                fail(str(problem))
             raise fail(str(exc.problems[-1])) from None
         except LedgerError as exc:
             raise fail(str(exc)) from None
@@ -73,6 +86,10 @@ def handles_errors(command: Callable[P, R]) -> Callable[P, R]:
             if exc.filename is None:
                 raise
             raise fail(f"{exc.filename}: {exc.strerror or exc}") from None
+        except ValueError as exc:  # the OS cannot even be asked about such a name
+            if "null byte" not in str(exc):
+                raise
+            raise fail("a file name holds a NUL byte (\\x00); no such file can exist") from None
 
     return wrapper
 
@@ -106,9 +123,10 @@ def parse_time(text: str | None, field: str) -> datetime | None:
         when = datetime.fromisoformat(text)
     except ValueError:
         raise InvalidInputError(
-            field, f"{text!r} is not an ISO 8601 time (e.g. 2026-11-22T10:00:00Z)"
+            field, f"{quoted(text)} is not an ISO 8601 time (e.g. 2026-11-22T10:00:00Z)"
         ) from None
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when
+    # In UTC, where the ledger keeps it; 0001-01-01T00:00:00+01:00 has no UTC time.
+    return check_when(when.replace(tzinfo=UTC) if when.tzinfo is None else when, field)
 
 
 def emit_json(document: Any) -> None:
@@ -117,7 +135,7 @@ def emit_json(document: Any) -> None:
 
 
 def note(event: LedgerEvent, text: str) -> None:
-    typer.echo(f"{text} (event {event.position})", err=True)
+    say(f"{text} (event {event.position})", err=True)
 
 
 # -- shared arguments and options -----------------------------------------------------------

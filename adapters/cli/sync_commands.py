@@ -29,6 +29,7 @@ from crowdledger.adapters.cli.support import (
     fail,
     handles_errors,
     opened,
+    say,
 )
 from crowdledger.adapters.ledger.application import Ledger
 from crowdledger.adapters.ledger.rule_files import RuleSet
@@ -190,57 +191,55 @@ class _Target:
 
 
 def _print_plan(plan: Plan) -> None:
-    typer.echo(f"{plan.target}: rule set {plan.ruleset!r}")
+    say(f"{plan.target}: rule set {plan.ruleset!r}")
     for command in plan.pending:
-        typer.echo(f"  pending  {command.describe()}")
+        say(f"  pending  {command.describe()}")
     for command in plan.commands:
-        typer.echo(f"  {command.describe()}")
+        say(f"  {command.describe()}")
     if not plan.commands and not plan.pending:
-        typer.echo("  nothing to do: the provider holds what the ledger says it should")
+        say("  nothing to do: the provider holds what the ledger says it should")
     for note in plan.notes:
-        typer.echo(f"  note: {note}")
+        say(f"  note: {note}")
 
 
 def _print_report(report: ApplyReport) -> None:
-    typer.echo(
+    say(
         f"{report.target}: queued {report.queued}, sent {report.sent}, "
         f"succeeded {report.succeeded}, failed {len(report.failed)}, "
         f"left pending {report.left_pending}"
     )
     for outcome in report.failed:
-        typer.echo(f"  failed   {outcome.command.describe()}: {redact(outcome.error or '')}")
+        say(f"  failed   {outcome.command.describe()}: {redact(outcome.error or '')}")
     for outcome in report.unanswered:
-        typer.echo(f"  no answer {outcome.command.describe()}: {redact(outcome.error or '')}")
+        say(f"  no answer {outcome.command.describe()}: {redact(outcome.error or '')}")
     if report.stopped:
-        typer.echo(f"  stopped: {report.stopped}")
+        say(f"  stopped: {report.stopped}")
 
 
 def _print_status(status: SyncStatus) -> None:
     counts = status.counts
     cancelled = counts.get("cancelled", 0)
-    typer.echo(
+    say(
         f"{status.target}: pending {counts.get('pending', 0)}, failed {counts.get('failed', 0)}, "
         f"done {counts.get('succeeded', 0)}" + (f", cancelled {cancelled}" if cancelled else "")
     )
     # Errors recorded before redaction existed are redacted on the way out too.
     for row in status.pending:
         line = f"  pending  {row.command_id}  {row.kind} {row.key} {row.subject} ({row.operation})"
-        typer.echo(f"{line}: last try: {redact(row.error)}" if row.error else line)
+        say(f"{line}: last try: {redact(row.error)}" if row.error else line)
     for row in status.failed:
-        typer.echo(
+        say(
             f"  failed   {row.command_id}  {row.kind} {row.key} {row.subject} "
             f"({row.operation}): {redact(row.error or '')}"
         )
 
 
 def _print_cancelled(report: CancelReport) -> None:
-    typer.echo(f"{report.target}: cancelled {len(report.cancelled)}")
+    say(f"{report.target}: cancelled {len(report.cancelled)}")
     for row in report.cancelled:
-        typer.echo(
-            f"  cancelled {row.command_id}  {row.kind} {row.key} {row.subject} ({row.operation})"
-        )
+        say(f"  cancelled {row.command_id}  {row.kind} {row.key} {row.subject} ({row.operation})")
     for line in report.notes:
-        typer.echo(f"  note: {line}")
+        say(f"  note: {line}")
 
 
 @sync_app.command("plan")
@@ -333,7 +332,7 @@ def sync_status_command(
         emit_json([s.to_json() for s in statuses])
         return
     if not statuses:
-        typer.echo("nothing has been synced yet")
+        say("nothing has been synced yet")
     for status in statuses:
         _print_status(status)
 
@@ -378,11 +377,11 @@ def sync_pull(
     if as_json:
         emit_json(drift.to_json())
         return
-    typer.echo(f"{drift.target}: {len(drift.items)} difference(s)")
+    say(f"{drift.target}: {len(drift.items)} difference(s)")
     for item in drift.items:
-        typer.echo(f"  {item.describe()}")
+        say(f"  {item.describe()}")
     if drift.recorded:
-        typer.echo(f"  recorded {drift.recorded} observation(s); `sync apply` will correct them")
+        say(f"  recorded {drift.recorded} observation(s); `sync apply` will correct them")
 
 
 @sync_app.command("ingest")
@@ -445,12 +444,12 @@ def sync_ingest(
     if as_json:
         emit_json(report.to_json())
         return
-    typer.echo(
+    say(
         f"seen {report.seen}: recorded {report.recorded} new submission(s), "
         f"{report.approved} approval(s), {report.rejected} rejection(s)"
     )
     for line in report.notes:
-        typer.echo(f"  note: {line}")
+        say(f"  note: {line}")
 
 
 @sync_app.command("cancel")

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+import math
+from pathlib import Path
+from typing import Annotated, Any
 
-import orjson
 import typer
+from typer._click.exceptions import UsageError
 
+from crowdledger.adapters.cli.bulk import BulkRow, Problem, read_rows
 from crowdledger.adapters.cli.support import (
     Actor,
     Key,
@@ -16,12 +20,14 @@ from crowdledger.adapters.cli.support import (
     SubmissionArg,
     WorkerArg,
     command_group,
+    fail,
     handles_errors,
     note,
     opened,
     parse_time,
+    say,
 )
-from crowdledger.domain.errors import InvalidInputError
+from crowdledger.domain.errors import BatchError, InvalidInputError, quoted
 from crowdledger.domain.identifiers import GLOBAL_SCOPE
 
 __all__ = ["commands"]
@@ -51,25 +57,124 @@ def define(
         if event.position is not None and event.position > before:
             note(event, f"defined {qualification}")
         else:
-            typer.echo(f"{qualification} was already defined; nothing changed", err=True)
+            say(f"{qualification} was already defined; nothing changed", err=True)
+
+
+FromCsv = Annotated[
+    Path | None,
+    typer.Option(
+        "--from-csv",
+        metavar="FILE",
+        help="Every worker of a CSV file instead of WORKER, all or none (see the README).",
+    ),
+]
+MAX_PROBLEMS_SHOWN = 100
+
+
+def _missing(name: str) -> UsageError:
+    """The usage error click gives for a missing argument (exit 2, with the usage)."""
+    return UsageError(f"Missing argument {name!r}.")
+
+
+def _bulk_workers(
+    worker: str | None, second: str | None, from_csv: Path | None, usage: str
+) -> tuple[str | None, str | None]:
+    """The positional arguments, with --from-csv taking WORKER's place."""
+    if from_csv is None:
+        if worker is None:
+            raise _missing("WORKER")
+        if usage == "grant" and second is None:
+            raise _missing("QUAL")
+        return worker, second
+    if usage == "grant":
+        if second is not None:
+            raise InvalidInputError("worker", "give WORKER or --from-csv FILE, not both")
+        if worker is None:
+            raise _missing("QUAL")
+        return None, worker
+    if worker is not None:
+        raise InvalidInputError("worker", "give WORKER or --from-csv FILE, not both")
+    return None, None
+
+
+def _report(path: Path, problems: list[Problem]) -> typer.Exit:
+    for problem in problems[:MAX_PROBLEMS_SHOWN]:
+        fail(problem.located(path))
+    if len(problems) > MAX_PROBLEMS_SHOWN:
+        fail(f"{path}: {len(problems) - MAX_PROBLEMS_SHOWN} more problem(s) not shown")
+    return fail(f"{path}: {len(problems)} bad row(s); nothing was recorded")
+
+
+def _rows(path: Path, kind: str) -> list[BulkRow]:
+    rows, problems = read_rows(path, kind)
+    if not problems and not rows:
+        problems = [Problem(1, None, "no rows: the file names no worker")]
+    if problems:
+        raise _report(path, problems)
+    return rows
+
+
+def _refused(path: Path, rows: list[BulkRow], exc: BatchError) -> typer.Exit:
+    problems = []
+    for index, error in exc.errors:
+        field = error.field if isinstance(error, InvalidInputError) else None
+        message = error.message if isinstance(error, InvalidInputError) else str(error)
+        problems.append(Problem(rows[index].line, field, message))
+    return _report(path, problems)
+
+
+def _span(events: list[Any]) -> str:
+    first, last = events[0].position, events[-1].position
+    return f"event {first}" if first == last else f"events {first}-{last}"
 
 
 @commands.command()
 @handles_errors
 def grant(
-    worker: WorkerArg,
-    qualification: QualArg,
-    value: Annotated[int, typer.Option("--value", metavar="N", help="Integer value.")] = 1,
+    worker: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="WORKER",
+            help="provider:id, e.g. mturk:A1B2C3D4E5F6G7 (not with --from-csv).",
+            show_default=False,
+        ),
+    ] = None,
+    qualification: Annotated[
+        str | None,
+        typer.Argument(metavar="QUAL", help="A defined qualification.", show_default=False),
+    ] = None,
+    value: Annotated[
+        int,
+        typer.Option(
+            "--value", metavar="N", help="Integer value (with --from-csv: for rows with none)."
+        ),
+    ] = 1,
+    from_csv: FromCsv = None,
     actor: Actor = None,
     reason: Reason = None,
     key: Key = None,
 ) -> None:
-    """Grant QUALIFICATION to WORKER (replacing any earlier value)."""
+    """Grant QUALIFICATION to WORKER (replacing any earlier value).
+
+    With --from-csv FILE, grant it to every worker of the file (columns: worker, value),
+    in one transaction: a bad row is reported with its line and nothing is recorded.
+    """
+    worker, qual = _bulk_workers(worker, qualification, from_csv, "grant")
+    assert qual is not None
+    if from_csv is None:
+        assert worker is not None
+        with opened() as ledger:
+            event = ledger.grant(worker, qual, value=value, actor=actor, reason=reason, key=key)
+            note(event, f"granted {qual}={event.value} to {event.worker}")
+        return
+    rows = _rows(from_csv, "value")
+    grants = [(row.worker, value if row.extra is None else int(row.extra)) for row in rows]
     with opened() as ledger:
-        event = ledger.grant(
-            worker, qualification, value=value, actor=actor, reason=reason, key=key
-        )
-        note(event, f"granted {qualification}={event.value} to {event.worker}")
+        try:
+            events = ledger.grant_many(qual, grants, actor=actor, reason=reason, key=key)
+        except BatchError as exc:
+            raise _refused(from_csv, rows, exc) from None
+    say(f"granted {qual} to {len(events)} worker(s) from {from_csv} ({_span(events)})", err=True)
 
 
 @commands.command()
@@ -114,7 +219,14 @@ def revoke(
 @commands.command()
 @handles_errors
 def block(
-    worker: WorkerArg,
+    worker: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="WORKER",
+            help="provider:id, e.g. mturk:A1B2C3D4E5F6G7 (not with --from-csv).",
+            show_default=False,
+        ),
+    ] = None,
     scope: Scope = GLOBAL_SCOPE,
     until: Annotated[
         str | None,
@@ -124,22 +236,42 @@ def block(
             help="ISO 8601 end (UTC if no offset); default: for good.",
         ),
     ] = None,
+    from_csv: FromCsv = None,
     actor: Actor = None,
     reason: Reason = None,
     key: Key = None,
 ) -> None:
-    """Block WORKER in a scope, until a time or for good."""
+    """Block WORKER in a scope, until a time or for good.
+
+    With --from-csv FILE, block every worker of the file (columns: worker, reason; a row
+    without a reason takes --reason), in one transaction: a bad row is reported with its
+    line and nothing is recorded.
+    """
+    _bulk_workers(worker, None, from_csv, "block")
+    end_at = parse_time(until, "until")
+    if from_csv is None:
+        assert worker is not None
+        with opened() as ledger:
+            event = ledger.block(
+                worker, scope=scope, until=end_at, actor=actor, reason=reason, key=key
+            )
+            end = f" until {event.until.isoformat()}" if event.until else ""
+            note(event, f"blocked {event.worker} in {scope}{end}")
+        return
+    rows = _rows(from_csv, "reason")
+    blocks = [(row.worker, None if row.extra is None else str(row.extra)) for row in rows]
     with opened() as ledger:
-        event = ledger.block(
-            worker,
-            scope=scope,
-            until=parse_time(until, "until"),
-            actor=actor,
-            reason=reason,
-            key=key,
-        )
-        end = f" until {event.until.isoformat()}" if event.until else ""
-        note(event, f"blocked {event.worker} in {scope}{end}")
+        try:
+            events = ledger.block_many(
+                blocks, scope=scope, until=end_at, actor=actor, reason=reason, key=key
+            )
+        except BatchError as exc:
+            raise _refused(from_csv, rows, exc) from None
+    end = f" until {end_at.isoformat()}" if end_at else ""
+    say(
+        f"blocked {len(events)} worker(s) from {from_csv} in {scope}{end} ({_span(events)})",
+        err=True,
+    )
 
 
 @commands.command()
@@ -197,12 +329,7 @@ def record_submission(
     key: Key = None,
 ) -> None:
     """Record that WORKER submitted work for a task."""
-    try:
-        payload = orjson.loads(answer)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidInputError("answer", f"not JSON: {exc}") from None
-    if not isinstance(payload, dict):
-        raise InvalidInputError("answer", "must be a JSON object")
+    payload = parse_answer(answer)
     with opened() as ledger:
         event = ledger.record_submission(
             worker,
@@ -216,6 +343,37 @@ def record_submission(
             key=key,
         )
         note(event, f"recorded submission {submission} by {event.worker}")
+
+
+def _refuse_constant(name: str) -> Any:
+    raise InvalidInputError("answer", f"not JSON: {name} is not a JSON number")
+
+
+def _exact_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise InvalidInputError("answer", f"not JSON: {quoted(text)} is too large for a number")
+    return number
+
+
+def parse_answer(text: str) -> dict[str, Any]:
+    """The --answer JSON object, with its integers exact (orjson would turn one beyond 64
+    bits into a float); the ledger then refuses what it cannot keep exactly."""
+    try:
+        payload = json.loads(text, parse_constant=_refuse_constant, parse_float=_exact_float)
+    except json.JSONDecodeError as exc:
+        raise InvalidInputError(
+            "answer", f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+    except InvalidInputError:
+        raise
+    except RecursionError:
+        raise InvalidInputError("answer", "not JSON this ledger keeps: nested too deeply") from None
+    except ValueError as exc:  # an integer of more than 4300 digits
+        raise InvalidInputError("answer", f"not JSON this ledger keeps: {exc}") from None
+    if not isinstance(payload, dict):
+        raise InvalidInputError("answer", "must be a JSON object")
+    return payload
 
 
 @commands.command()

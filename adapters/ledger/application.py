@@ -25,8 +25,9 @@ import contextlib
 import difflib
 import functools
 import getpass
+import math
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
@@ -69,9 +70,12 @@ from crowdledger.adapters.store.url import StoreURL, default_url, parse_url
 from crowdledger.domain.aggregate import Context, LedgerAggregate
 from crowdledger.domain.automation_set import AutomationsInstalled, AutomationsRemoved
 from crowdledger.domain.errors import (
+    QUOTE_LIMIT,
+    BatchError,
     InvalidInputError,
     StoreError,
     UnknownQualificationError,
+    quoted,
 )
 from crowdledger.domain.events import LedgerEvent
 from crowdledger.domain.identifiers import (
@@ -109,6 +113,7 @@ if TYPE_CHECKING:  # the rules (pydantic models, yaml) are imported by the metho
 __all__ = ["Ledger", "default_actor"]
 
 A = TypeVar("A", bound=LedgerAggregate[Any])
+E = TypeVar("E", bound=LedgerEvent)
 Clock = Callable[[], datetime]
 
 
@@ -145,6 +150,31 @@ def _lock_timeout(value: float | None) -> float:
     if isinstance(value, bool) or not 0 <= value < float("inf"):
         raise InvalidInputError(field, f"{value!r} is not a number of seconds (0 or more)")
     return float(value)
+
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _check_answer(value: Any, path: str) -> None:
+    """Numbers in an answer are kept exactly or refused: integers within 64 bits (signed,
+    as PostgreSQL's bigint and most JSON readers keep them), finite floats."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_answer(item, f"{path}.{key}" if isinstance(key, str) else path)
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            _check_answer(item, f"{path}[{index}]")
+    elif isinstance(value, bool):
+        return
+    elif isinstance(value, int):
+        if not INT64_MIN <= value <= INT64_MAX:
+            raise InvalidInputError(
+                path[:QUOTE_LIMIT],
+                f"{quoted(value)} is outside the 64-bit integer range an answer keeps exactly "
+                f"({INT64_MIN} to {INT64_MAX}); record it as a string",
+            )
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise InvalidInputError(path[:QUOTE_LIMIT], f"{value} is not a JSON number")
 
 
 class Ledger(ReadAPI):
@@ -496,6 +526,124 @@ class Ledger(ReadAPI):
         assert isinstance(event, WorkerBlocked)
         return event
 
+    def grant_many(
+        self,
+        qualification: str,
+        grants: Iterable[tuple[str, int]],
+        *,
+        actor: str | None = None,
+        reason: str | None = None,
+        occurred_at: datetime | None = None,
+        correlation_id: str | None = None,
+        key: str | None = None,
+    ) -> list[QualificationGranted]:
+        """Grant ``qualification`` to many workers, ``(worker, value)`` each, in one
+        transaction: all are recorded or none. Every bad item is reported at once in a
+        :class:`~crowdledger.domain.errors.BatchError` (``errors``: ``(index, error)``);
+        a worker given twice is one of them. Returns the events, in the order given."""
+        check_qualification_name(qualification)
+        items = list(grants)
+        refs = self._batch_workers([worker for worker, _value in items])
+        for index, (_worker, value) in enumerate(items):
+            try:
+                check_value(value)
+            except InvalidInputError as exc:
+                refs[index] = exc
+        self._raise_bad_items(refs)
+        context = self._context(actor, reason, occurred_at, correlation_id, key)
+        pairs = [(str(ref), value) for ref, (_w, value) in zip(refs, items, strict=True)]
+        decides: list[tuple[Decide, str | None]] = [
+            (decisions.grant(ref, qualification, value), None) for ref, value in pairs
+        ]
+        command = {"grant_many": pairs, "qualification": qualification}
+        return self._execute_batch(context, command, decides, QualificationGranted)
+
+    def block_many(
+        self,
+        blocks: Iterable[str | tuple[str, str | None]],
+        *,
+        scope: str = GLOBAL_SCOPE,
+        until: datetime | None = None,
+        actor: str | None = None,
+        reason: str | None = None,
+        occurred_at: datetime | None = None,
+        correlation_id: str | None = None,
+        key: str | None = None,
+    ) -> list[WorkerBlocked]:
+        """Block many workers in ``scope``, each a worker or ``(worker, reason)`` (a reason
+        of None: ``reason``), in one transaction: all are recorded or none, every bad
+        item reported at once as for :meth:`grant_many`. Returns the events in order."""
+        check_scope(scope)
+        end = None if until is None else check_when(until, "until")
+        items = [(item, None) if isinstance(item, str) else tuple(item) for item in blocks]
+        refs = self._batch_workers([worker for worker, _reason in items])
+        for index, (_worker, why) in enumerate(items):
+            try:
+                check_text(why, "reason")
+            except InvalidInputError as exc:
+                refs[index] = exc
+        self._raise_bad_items(refs)
+        context = self._context(actor, reason, occurred_at, correlation_id, key)
+        rows = [(str(ref), why) for ref, (_w, why) in zip(refs, items, strict=True)]
+        decides: list[tuple[Decide, str | None]] = [
+            (decisions.block(ref, scope, end), why) for ref, why in rows
+        ]
+        command = {"block_many": rows, "scope": scope, "until": end}
+        return self._execute_batch(context, command, decides, WorkerBlocked)
+
+    @staticmethod
+    def _batch_workers(workers: list[Any]) -> list[Any]:
+        """Each item's worker reference, or the error that refuses it (a worker given
+        twice included: which of two values or reasons was meant cannot be known)."""
+        refs: list[Any] = []
+        seen: dict[str, int] = {}
+        for index, worker in enumerate(workers):
+            try:
+                ref = str(parse_worker(worker))
+            except InvalidInputError as exc:
+                refs.append(exc)
+                continue
+            if ref in seen:
+                refs.append(
+                    InvalidInputError("worker", f"{ref} is also item {seen[ref]} of the batch")
+                )
+                continue
+            seen[ref] = index
+            refs.append(ref)
+        return refs
+
+    @staticmethod
+    def _raise_bad_items(refs: list[Any]) -> None:
+        errors = [(i, ref) for i, ref in enumerate(refs) if isinstance(ref, InvalidInputError)]
+        if errors:
+            raise BatchError(errors)
+
+    def _execute_batch(
+        self,
+        context: Context,
+        command: Mapping[str, Any],
+        decides: list[tuple[Decide, str | None]],
+        kind: type[E],
+    ) -> list[E]:
+        """One command for every item: the events are contiguous in the log, so a repeat
+        with the same idempotency key reads them back from the first one's position."""
+        if not decides:
+            return []
+        first = self._execute(context, command, decisions.each(decides))
+        assert first is not None
+        assert first.position is not None
+        with self._db.transaction(write=False) as tx:
+            rows = self._log.read_positions(
+                tx.events, first.position, first.position + len(decides) - 1
+            )
+        events = [
+            decode_event(topic, stream, version, state, position)
+            for position, stream, version, topic, state in rows
+        ]
+        assert len(events) == len(decides)
+        assert all(isinstance(e, kind) for e in events)
+        return events  # type: ignore[return-value]
+
     def unblock(
         self,
         worker: str,
@@ -541,7 +689,9 @@ class Ledger(ReadAPI):
         try:
             orjson.dumps(payload)
         except TypeError as exc:
+            _check_answer(payload, "answer")  # says where, for what it recognises
             raise InvalidInputError("answer", f"is not JSON: {exc}") from None
+        _check_answer(payload, "answer")
         accepted = None if accepted_at is None else check_when(accepted_at, "accepted_at")
         submitted = None if submitted_at is None else check_when(submitted_at, "submitted_at")
         effective = occurred_at if occurred_at is not None else submitted
@@ -854,18 +1004,27 @@ class Ledger(ReadAPI):
                 if after == before:
                     return after
 
-    def export(self, path: str | Path | BinaryIO) -> int:
+    def export(
+        self, path: str | Path | BinaryIO, *, progress: Callable[[int, int], None] | None = None
+    ) -> int:
         """Write every event, in record order, as JSON Lines; returns how many.
 
         ``path`` may also be a binary file object (e.g. ``sys.stdout.buffer``).
+        ``progress(done, total)`` is called per batch written.
         """
         from crowdledger.adapters.transfer.export import export_events
 
         self._run_waiting_automations()  # an export holds what its triggers set off
         if isinstance(path, (str, Path)):
-            with Path(path).open("wb") as out:
-                return export_events(self, out)
-        return export_events(self, path)
+            try:
+                with Path(path).open("wb") as out:
+                    return export_events(self, out, progress=progress)
+            except OSError as exc:
+                if exc.filename is not None:
+                    raise
+                # A failed write or close (a full disk) names no file: name it.
+                raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
+        return export_events(self, path, progress=progress)
 
     def _run_waiting_automations(self) -> None:
         """Let automations react to events still waiting for them (recorded by a version
@@ -878,7 +1037,13 @@ class Ledger(ReadAPI):
                 self._follower.catch_up(tx)
             self._follower.committed()
 
-    def import_(self, path: str | Path, *, automations: bool = True) -> ImportReport:
+    def import_(
+        self,
+        path: str | Path,
+        *,
+        progress: Callable[[int, int | None], None] | None = None,
+        automations: bool = True,
+    ) -> ImportReport:
         """Append the events of a file written by :meth:`export`; the report says how
         many were new (``.added``), and what they mean here (``.lines()``).
 
@@ -891,8 +1056,10 @@ class Ledger(ReadAPI):
         identical, are skipped: importing the same file again records nothing new.
         Imported provider commands are history: this ledger never sends them.
         Imported automations act on events recorded from now on; ``automations=False``
-        leaves out the events that install or remove them.
+        leaves out the events that install or remove them. ``progress(done, total)`` is
+        called as the lines are checked (events so far, total None: not known before the
+        end), then per batch as the read models catch up (``total`` the log's length).
         """
         from crowdledger.adapters.transfer.import_file import import_events
 
-        return import_events(self, Path(path), automations=automations)
+        return import_events(self, Path(path), progress=progress, automations=automations)

@@ -25,7 +25,11 @@ from crowdledger.adapters.store.event_log import IMPORTED_KEY, EventLog
 from crowdledger.domain.aggregate import Context, LedgerAggregate
 from crowdledger.domain.automation_set import AutomationFailures, AutomationSet
 from crowdledger.domain.errors import (
+    BatchError,
+    CommandRefused,
     IdempotencyKeyReusedError,
+    InvalidInputError,
+    LedgerError,
     OutOfOrderError,
     QualificationNotHeldError,
     UnknownQualificationError,
@@ -403,6 +407,35 @@ class decisions:  # noqa: N801 - a namespace of decision builders
             if approve:
                 return stream.approve(submission, feedback, ctx)
             return stream.reject(submission, feedback, ctx)
+
+        return decide
+
+    @staticmethod
+    def each(items: Sequence[tuple[Decide, str | None]]) -> Decide:
+        """Run every item's decision in one command, each with its own reason (None: the
+        command's); returns the first item's event. Every refused item is collected and
+        the batch refused with all of them (:class:`BatchError`): nothing is recorded."""
+
+        def decide(session: Session, ctx: Context) -> LedgerEvent | None:
+            errors: list[tuple[int, LedgerError]] = []
+            first: LedgerEvent | None = None
+            shared = ctx.reason
+            for index, (item, reason) in enumerate(items):
+                ctx.reason = shared if reason is None else reason
+                try:
+                    event = item(session, ctx)
+                except UnknownQualificationError:
+                    raise  # the same for every item: said once, with its suggestion
+                except (CommandRefused, InvalidInputError) as exc:
+                    errors.append((index, exc))
+                    continue
+                finally:
+                    ctx.reason = shared
+                if first is None:
+                    first = event
+            if errors:
+                raise BatchError(errors)
+            return first
 
         return decide
 

@@ -128,6 +128,21 @@ class ReadAPI(ABC):
         with self._model(None) as model:
             return model.workers()
 
+    def overview(self) -> list[tuple[str, dict[str, int], list[Block], WorkerStats]]:
+        """Every worker, sorted, with their qualifications, the blocks in force and their
+        statistics, all read from one snapshot (``workers --csv`` prints it)."""
+        with self._model(None) as model:
+            now = model.now()
+            return [
+                (
+                    worker,
+                    {name: held.value for name, held in model.values(worker).items()},
+                    [b for b in model.blocks(worker) if b.in_force(now)],
+                    model.stats(worker),
+                )
+                for worker in model.workers()
+            ]
+
     def holders(self, qualification: str) -> dict[str, int]:
         """Who holds ``qualification``, with their values."""
         self._require_defined(qualification)

@@ -66,7 +66,7 @@ from crowdledger.adapters.sync.engine import (
 from crowdledger.adapters.sync.ingest import IngestReport, Work, record_work
 from crowdledger.adapters.sync.provider_state import ProviderFacts
 from crowdledger.adapters.sync.redaction import redact, stored_error
-from crowdledger.domain.errors import InvalidInputError
+from crowdledger.domain.errors import InvalidInputError, quoted
 from crowdledger.rules.gates import DEFAULT_ACTIONS_GUARDED, Gate, MTurkGate, compile_mturk
 from crowdledger.rules.ruleset import RuleSet
 from crowdledger.rules.sync_plan import FactKey, SyncCommand
@@ -142,16 +142,19 @@ def mturk_client(
     which at most ``silent_tries`` may go without a reply, each waiting ``timeout``
     seconds at most for the connection and for the reply."""
     attempts = max_attempts or int(os.environ.get("AWS_MAX_ATTEMPTS") or 8)
-    client = boto3.client(
-        "mturk",
-        region_name="us-east-1",
-        endpoint_url=endpoint_url or (SANDBOX_ENDPOINT if sandbox else PRODUCTION_ENDPOINT),
-        config=Config(
-            connect_timeout=timeout,
-            read_timeout=timeout,
-            retries={"mode": "standard", "total_max_attempts": attempts},
-        ),
-    )
+    try:
+        client = boto3.client(
+            "mturk",
+            region_name="us-east-1",
+            endpoint_url=endpoint_url or (SANDBOX_ENDPOINT if sandbox else PRODUCTION_ENDPOINT),
+            config=Config(
+                connect_timeout=timeout,
+                read_timeout=timeout,
+                retries={"mode": "standard", "total_max_attempts": attempts},
+            ),
+        )
+    except ValueError as exc:  # botocore: "Invalid endpoint: ..."
+        raise InvalidInputError("endpoint_url", f"{quoted(endpoint_url)}: {exc}") from None
     give_up_when_silent(client, silent_tries)
     return client
 

@@ -14,7 +14,7 @@ import inspect
 import sys
 import typing
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cache
 from typing import Any
 from uuid import UUID
@@ -23,6 +23,7 @@ import orjson
 
 from crowdledger.domain.errors import InvalidInputError
 from crowdledger.domain.events import EVENT_TYPES, LedgerEvent, event_types
+from crowdledger.domain.identifiers import check_when
 
 __all__ = [
     "FieldSpec",
@@ -186,7 +187,7 @@ def _coerce(spec: FieldSpec, key: str, raw: Any) -> Any:
                 raise _wrong(spec, key, raw) from None
             offset = when.utcoffset()
             if offset is not None:
-                return when if not offset else when.astimezone(UTC)
+                return when if not offset else check_when(when, key)
     elif kind == "int":
         if kind_type is int:
             return raw

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from crowdledger.adapters.store.database import Cursor
+from crowdledger.domain.identifiers import require_text
 from crowdledger.projections.projector import ProviderCommandRow
 from crowdledger.rules.sync_plan import FactKey, SyncCommand
 
@@ -66,6 +67,7 @@ class ProviderFacts:
 
     def command(self, command_id: str) -> ProviderCommandRow | None:
         """One command of the outbox, whatever its state."""
+        require_text(command_id, "command", limit=200)  # an id the user typed, say
         row = self._cur.execute(
             f"SELECT {_COMMAND_COLUMNS} FROM cl_provider_commands WHERE command_id = ?",
             (command_id,),

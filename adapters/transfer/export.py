@@ -8,6 +8,7 @@ this ledger) is this ledger's, not the event's: it is left out.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 import orjson
@@ -21,9 +22,13 @@ if TYPE_CHECKING:
 __all__ = ["export_events"]
 
 
-def export_events(ledger: Ledger, out: BinaryIO) -> int:
-    """Write the whole log to ``out`` from one consistent snapshot; returns how many."""
+def export_events(
+    ledger: Ledger, out: BinaryIO, *, progress: Callable[[int, int], None] | None = None
+) -> int:
+    """Write the whole log to ``out`` from one consistent snapshot; returns how many.
+    ``progress(done, total)`` is called per batch written."""
     count = 0
+    total = ledger.head() if progress is not None else 0
     for rows in ledger._scan():
         lines = []
         for position, stream, version, topic, state in rows:
@@ -37,4 +42,6 @@ def export_events(ledger: Ledger, out: BinaryIO) -> int:
             lines.append(orjson.dumps(doc))
         out.write(b"\n".join(lines) + b"\n")
         count += len(rows)
+        if progress is not None:
+            progress(count, max(total, count))
     return count

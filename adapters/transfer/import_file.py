@@ -17,6 +17,7 @@ import os
 import pickle
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,9 @@ __all__ = ["PARALLEL_FROM_BYTES", "ImportReport", "append_file", "import_events"
 
 # Below this, starting a second interpreter costs more than it saves.
 PARALLEL_FROM_BYTES = 8 * 1024 * 1024
+
+
+Progress = Callable[[int, int | None], None]
 
 
 @dataclass(frozen=True)
@@ -90,14 +94,21 @@ class ImportReport:
         return said
 
 
-def import_events(ledger: Ledger, path: Path, *, automations: bool = True) -> ImportReport:
-    report = append_file(ledger, path, automations=automations)
-    ledger.catch_up()
+def import_events(
+    ledger: Ledger, path: Path, *, progress: Progress | None = None, automations: bool = True
+) -> ImportReport:
+    report = append_file(ledger, path, progress=progress, automations=automations)
+    ledger.catch_up(progress)
     return report
 
 
 def append_file(
-    ledger: Ledger, path: Path, *, parallel: bool | None = None, automations: bool = True
+    ledger: Ledger,
+    path: Path,
+    *,
+    parallel: bool | None = None,
+    progress: Progress | None = None,
+    automations: bool = True,
 ) -> ImportReport:
     """Check ``path`` and append its new events in one transaction; says what it did.
 
@@ -105,8 +116,11 @@ def append_file(
     default it is used for large files on a SQLite file ledger. ``automations=False``
     leaves out the events that install or remove automations.
     """
-    if not path.is_file():
-        raise ImportFileError(str(path), 0, None, "no such file")
+    if not path.is_file():  # line 0: the file itself, not one of its lines
+        what = "no such file" if not path.exists() else "not a regular file"
+        if path.is_dir():
+            what = "is a directory, not a file"
+        raise ImportFileError(str(path), 0, None, what)
     db = ledger._db
     db_file = db.path if isinstance(db, SQLiteDatabase) else None  # another process can open it
     if parallel is None:
@@ -117,11 +131,18 @@ def append_file(
     with db.bulk(cache_mib=256), db.transaction(write=True) as tx:
         cur = tx.events
         if parallel and db_file is not None:
-            summary = _append_checked_elsewhere(ledger, cur, db_file, path, automations=automations)
+            summary = _append_checked_elsewhere(
+                ledger, cur, db_file, path, progress, automations=automations
+            )
         else:
+            appended = 0
 
             def append(rows: list[StoredRow], keys: list[tuple[int, str]]) -> None:
+                nonlocal appended
                 _append(ledger, cur, rows, keys)
+                appended += len(rows)
+                if progress is not None:
+                    progress(appended, None)
 
             summary = LineChecker(
                 cur,
@@ -150,7 +171,13 @@ def _append(ledger: Ledger, cur: Any, rows: list[StoredRow], keys: list[tuple[in
 
 
 def _append_checked_elsewhere(
-    ledger: Ledger, cur: Any, db_file: str, path: Path, *, automations: bool = True
+    ledger: Ledger,
+    cur: Any,
+    db_file: str,
+    path: Path,
+    progress: Progress | None = None,
+    *,
+    automations: bool = True,
 ) -> ImportSummary:
     # A fresh interpreter (not multiprocessing, which would re-run the host's main
     # module), told where this crowdledger is so it imports the same code.
@@ -186,6 +213,8 @@ def _append_checked_elsewhere(
                 rows, keys = payload
                 _append(ledger, cur, rows, keys)
                 added += len(rows)
+                if progress is not None:
+                    progress(added, None)
             elif kind == "done":
                 summary: ImportSummary = payload
                 assert summary.added == added, (summary.added, added)

@@ -20,9 +20,11 @@ from crowdledger.adapters.store.codec import ENVELOPE, FieldSpec, field_specs
 from crowdledger.domain.events import LedgerEvent, event_types
 from crowdledger.domain.identifiers import FIELD_FORMATS
 
-# A character that is not white space as Python's str.strip() sees it: the regex engine's
-# \s leaves out the four separators \x1c-\x1f, which strip() removes.
-_NONBLANK = r"[^\s\x1c-\x1f]"
+# Free text: no NUL anywhere (check_text refuses it: PostgreSQL cannot store one) and,
+# where required, a character that is not white space as Python's str.strip() sees it
+# (the regex engine's \s leaves out the four separators \x1c-\x1f, which strip() removes).
+_TEXT = r"^[^\x00]*$"
+_NONBLANK_TEXT = r"^[^\x00]*[^\x00\s\x1c-\x1f][^\x00]*$"
 
 __all__ = ["DEFAULTED", "datetime_fields", "line_schema"]
 
@@ -46,7 +48,8 @@ def _field_type(key: str, spec: FieldSpec) -> Any:
             kind = Annotated[
                 str,
                 StringConstraints(
-                    max_length=fmt.max_length, pattern=_NONBLANK if fmt.nonblank else None
+                    max_length=fmt.max_length,
+                    pattern=_NONBLANK_TEXT if fmt.nonblank else _TEXT,
                 ),
             ]
     elif spec.kind == "int":
