@@ -26,6 +26,7 @@ _SOURCES: dict[str, str] = {
             "AutomationsInstalled",
             "AutomationsRemoved",
         ),
+        "bonus": ("Bonus", "BonusAwarded"),
         "events": ("EVENT_TYPES", "LedgerEvent", "event_type", "event_types", "worker_of"),
         "identifiers": ("GLOBAL_SCOPE", "WorkerRef", "parse_worker"),
         "provider_command": (
@@ -40,8 +41,11 @@ _SOURCES: dict[str, str] = {
         "submission": (
             "Submission",
             "SubmissionApproved",
+            "SubmissionFlagged",
             "SubmissionRecorded",
             "SubmissionRejected",
+            "SubmissionSoftRejected",
+            "SubmissionUnflagged",
         ),
         "worker_blocks": ("WorkerBlocked", "WorkerBlocks", "WorkerUnblocked"),
         "worker_qualification": (
@@ -73,6 +77,8 @@ __all__ = [
     "AutomationSet",
     "AutomationsInstalled",
     "AutomationsRemoved",
+    "Bonus",
+    "BonusAwarded",
     "EVENT_TYPES",
     "GLOBAL_SCOPE",
     "Context",
@@ -91,8 +97,11 @@ __all__ = [
     "StreamState",
     "Submission",
     "SubmissionApproved",
+    "SubmissionFlagged",
     "SubmissionRecorded",
     "SubmissionRejected",
+    "SubmissionSoftRejected",
+    "SubmissionUnflagged",
     "WorkerBlocked",
     "WorkerBlocks",
     "WorkerQualification",
@@ -113,6 +122,7 @@ if TYPE_CHECKING:
         AutomationsInstalled,
         AutomationsRemoved,
     )
+    from crowdledger.domain.bonus import Bonus, BonusAwarded
     from crowdledger.domain.events import (
         EVENT_TYPES,
         LedgerEvent,
@@ -133,8 +143,11 @@ if TYPE_CHECKING:
     from crowdledger.domain.submission import (
         Submission,
         SubmissionApproved,
+        SubmissionFlagged,
         SubmissionRecorded,
         SubmissionRejected,
+        SubmissionSoftRejected,
+        SubmissionUnflagged,
     )
     from crowdledger.domain.worker_blocks import WorkerBlocked, WorkerBlocks, WorkerUnblocked
     from crowdledger.domain.worker_qualification import (

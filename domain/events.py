@@ -39,7 +39,10 @@ look a name up, use :func:`event_types` (or :func:`event_type`), which imports t
 
 # Every module that defines events; tests/test_cli_startup.py checks that it is complete.
 EVENT_MODULES = (
+    "crowdledger.domain.access_token",
     "crowdledger.domain.automation_set",
+    "crowdledger.domain.bonus",
+    "crowdledger.domain.erasure",
     "crowdledger.domain.provider_command",
     "crowdledger.domain.qualification_type",
     "crowdledger.domain.submission",

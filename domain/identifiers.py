@@ -125,8 +125,18 @@ class WorkerRef(NamedTuple):
         return f"{self.provider}:{self.id}"
 
 
+# Worker ids already found valid: a bulk command (a review run) checks the same few
+# thousand workers in a hundred thousand events. Bounded: emptied when it fills.
+_PARSED: dict[str, WorkerRef] = {}
+_PARSED_LIMIT = 100_000
+
+
 def parse_worker(text: object, field: str = "worker") -> WorkerRef:
     """Parse and validate ``provider:id``; the error says which part is wrong and why."""
+    if type(text) is str:
+        known = _PARSED.get(text)
+        if known is not None:
+            return known
     if not isinstance(text, str):
         raise InvalidInputError(
             field, f"expected a string like 'mturk:A1B2C3D4E5F6G7', got {quoted(text)}"
@@ -148,7 +158,12 @@ def parse_worker(text: object, field: str = "worker") -> WorkerRef:
         if provider == "mturk" and pattern.fullmatch(ident.upper()):
             hint = f" (MTurk ids are upper case: {provider}:{ident.upper()})"
         raise InvalidInputError(field, f"{quoted(ident)} is not {description}{hint}")
-    return WorkerRef(provider, ident)
+    ref = WorkerRef(provider, ident)
+    if type(text) is str:
+        if len(_PARSED) >= _PARSED_LIMIT:
+            _PARSED.clear()
+        _PARSED[text] = ref
+    return ref
 
 
 def check_qualification_name(name: object, field: str = "qualification") -> str:

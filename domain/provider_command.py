@@ -11,6 +11,14 @@ before anything is sent, so a crash leaves it in the outbox), then exactly one o
 succeeded or failed, or cancelled by an operator before it was carried out. What the
 provider held, and when, is the fold of the succeeded commands and of the observations a
 ``pull`` recorded.
+
+Reviews and bonuses go through the same outbox (kinds ``review``: key the submission,
+value the ledger's review once carried out; ``bonus``: key the bonus id, value ``paid``).
+A command that must not be sent twice (Prolific's bonus pay, which is not idempotent) is
+marked ``ProviderCommandSent`` in the log *before* the request leaves: its status is then
+``unknown`` until the reply is recorded. A reply that never comes leaves it ``unknown`` for
+good, never sent again, until an operator settles it (``ProviderCommandSettled``: paid,
+or not paid, in which case the next push pays it anew).
 """
 
 from __future__ import annotations
@@ -32,6 +40,8 @@ __all__ = [
     "ProviderCommandCancelled",
     "ProviderCommandFailed",
     "ProviderCommandQueued",
+    "ProviderCommandSent",
+    "ProviderCommandSettled",
     "ProviderCommandSucceeded",
     "ProviderObservation",
     "ProviderStateObserved",
@@ -41,8 +51,11 @@ SET, REMOVE = "set", "remove"
 OPERATIONS = (SET, REMOVE)
 # type: a qualification type (MTurk), group: a participant group (Prolific), study: a
 # study's filters; value, block and member facts are about one worker each.
-FACT_KINDS = ("type", "value", "block", "group", "member", "study")
-WORKER_FACT_KINDS = frozenset({"value", "block", "member"})
+# review: a submission's review carried out; bonus: a bonus paid (both about one worker).
+FACT_KINDS = ("type", "value", "block", "group", "member", "study", "review", "bonus")
+WORKER_FACT_KINDS = frozenset({"value", "block", "member", "review", "bonus"})
+# Where an answer may still come: a sent command whose reply is awaited (or was lost).
+ANSWERABLE = frozenset({"pending", "unknown"})
 
 
 class CommandNotPendingError(CommandRefused):
@@ -116,11 +129,14 @@ class _CommandOutcome(_FactEvent):
     command_id: str
     operation: str
 
+    # The states this outcome may follow.
+    FROM: ClassVar[frozenset[str]] = ANSWERABLE
+
     def check(self, state: StreamState) -> None:
         assert isinstance(state, ProviderCommandState)
         super().check(state)
-        if state.status != "pending":
-            raise CommandNotPendingError(self.command_id, state.status or "unknown")
+        if state.status not in self.FROM:
+            raise CommandNotPendingError(self.command_id, state.status or "not queued")
 
     def stream_name(self) -> str:
         return provider_command_name(self.command_id)
@@ -179,6 +195,7 @@ class ProviderCommandCancelled(_CommandOutcome):
     """
 
     TOPIC: ClassVar[str] = topic_of("ProviderCommandCancelled")
+    FROM: ClassVar[frozenset[str]] = frozenset({"pending"})
 
     fact_value: str | None
     sent: bool
@@ -187,6 +204,43 @@ class ProviderCommandCancelled(_CommandOutcome):
         assert isinstance(state, ProviderCommandState)
         super().evolve(state)
         state.status = "cancelled"
+
+
+@dataclass(frozen=True)
+class ProviderCommandSent(_CommandOutcome):
+    """A command that must not be repeated is about to be sent (``detail``: the provider's
+    id of what it acts on, e.g. the bonus payment to pay). Until its reply is recorded its
+    status is ``unknown``: a crash or a lost reply leaves it so, and it is never sent again
+    without an operator (:class:`ProviderCommandSettled`)."""
+
+    TOPIC: ClassVar[str] = topic_of("ProviderCommandSent")
+    FROM: ClassVar[frozenset[str]] = frozenset({"pending"})
+
+    fact_value: str | None
+    detail: str | None
+
+    def evolve(self, state: StreamState) -> None:
+        assert isinstance(state, ProviderCommandState)
+        super().evolve(state)
+        state.status = "unknown"
+
+
+@dataclass(frozen=True)
+class ProviderCommandSettled(_CommandOutcome):
+    """An operator says what became of a command whose outcome was unknown: ``paid``
+    (carried out: the provider holds ``fact_value``) or not (nothing happened on the
+    provider; the next push sends it anew as another command)."""
+
+    TOPIC: ClassVar[str] = topic_of("ProviderCommandSettled")
+    FROM: ClassVar[frozenset[str]] = frozenset({"unknown"})
+
+    fact_value: str | None
+    paid: bool
+
+    def evolve(self, state: StreamState) -> None:
+        assert isinstance(state, ProviderCommandState)
+        super().evolve(state)
+        state.status = "succeeded" if self.paid else "settled"
 
 
 @dataclass(frozen=True)
@@ -226,6 +280,12 @@ class ProviderCommand(LedgerAggregate[ProviderCommandState]):
     def cancel(self, context: Context, **fact: Any) -> ProviderCommandCancelled:
         return self._record(ProviderCommandCancelled, context, **fact)
 
+    def mark_sent(self, context: Context, **fact: Any) -> ProviderCommandSent:
+        return self._record(ProviderCommandSent, context, **fact)
+
+    def settle(self, context: Context, **fact: Any) -> ProviderCommandSettled:
+        return self._record(ProviderCommandSettled, context, **fact)
+
 
 class ProviderObservation(LedgerAggregate[StreamState]):
     """The facts one pull recorded (one stream per pull)."""
@@ -240,4 +300,6 @@ ProviderCommandQueued.aggregate_class = ProviderCommand
 ProviderCommandSucceeded.aggregate_class = ProviderCommand
 ProviderCommandFailed.aggregate_class = ProviderCommand
 ProviderCommandCancelled.aggregate_class = ProviderCommand
+ProviderCommandSent.aggregate_class = ProviderCommand
+ProviderCommandSettled.aggregate_class = ProviderCommand
 ProviderStateObserved.aggregate_class = ProviderObservation

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from crowdledger.projections.projector import ProviderCommandRow
+from crowdledger.projections.projector import BonusRow, ProviderCommandRow, SubmissionDetails
 
 __all__ = ["ViewChanges"]
 
@@ -21,6 +21,8 @@ __all__ = ["ViewChanges"]
 ValueRow = tuple[str, str, int | None, int, str, str, str]
 # worker, scope, until, position, occurred_at, actor, reason, event_id
 BlockRow = tuple[str, str, str | None, int, str, str, str | None, str]
+# submission, task, worker, flag reason (None: pending), submitted_at
+QueueRow = tuple[str, str, str, str | None, str]
 
 
 @dataclass
@@ -41,6 +43,12 @@ class ViewChanges:
     provider_commands: dict[str, ProviderCommandRow] = field(default_factory=dict)
     # command id -> position of the event that queued it (new commands only)
     queued_at: dict[str, int] = field(default_factory=dict)
+    details: dict[str, SubmissionDetails] = field(default_factory=dict)
+    # The review queue: rows recorded in this batch (None: reviewed, to delete), and the
+    # flag reasons of rows recorded before it (None: unflagged).
+    queued: dict[str, QueueRow | None] = field(default_factory=dict)
+    flag_updates: dict[str, str | None] = field(default_factory=dict)
+    bonuses: dict[str, BonusRow] = field(default_factory=dict)
 
     def define(
         self, name: str, description: str, position: int, occurred_at: str, actor: str
@@ -96,14 +104,65 @@ class ViewChanges:
     def clear_block(self, worker: str, scope: str) -> None:
         self.blocks[worker, scope] = None
 
-    def count(self, worker: str, submitted: int, approved: int, rejected: int) -> None:
+    def count(
+        self,
+        worker: str,
+        submitted: int,
+        approved: int,
+        rejected: int,
+        soft_rejected: int = 0,
+        gold_judged: int = 0,
+        gold_agreed: int = 0,
+    ) -> None:
         counts = self.counts.get(worker)
         if counts is None:
-            self.counts[worker] = [submitted, approved, rejected]
+            self.counts[worker] = [
+                submitted,
+                approved,
+                rejected,
+                soft_rejected,
+                gold_judged,
+                gold_agreed,
+            ]
         else:
             counts[0] += submitted
             counts[1] += approved
             counts[2] += rejected
+            counts[3] += soft_rejected
+            counts[4] += gold_judged
+            counts[5] += gold_agreed
+
+    def submission_details(self, details: SubmissionDetails) -> None:
+        self.details[details.submission] = details
+        self.queued[details.submission] = (
+            details.submission,
+            details.task,
+            details.worker,
+            None,
+            details.submitted_at,
+        )
+
+    def set_flag(
+        self,
+        submission: str,
+        worker: str,
+        task: str,
+        reason: str | None,
+        position: int,
+        occurred_at: str,
+    ) -> None:
+        row = self.queued.get(submission)
+        if row is not None:  # recorded in this batch: not in the table yet
+            self.queued[submission] = (row[0], row[1], row[2], reason, row[4])
+        else:
+            self.flag_updates[submission] = reason
+
+    def reviewed(self, submission: str) -> None:
+        self.queued[submission] = None
+        self.flag_updates.pop(submission, None)
+
+    def award_bonus(self, bonus: BonusRow) -> None:
+        self.bonuses[bonus.bonus] = bonus
 
     def set_submission(
         self, submission: str, worker: str, task: str, status: str, position: int, occurred_at: str
@@ -139,4 +198,8 @@ class ViewChanges:
             or self.automations
             or self.provider_facts
             or self.provider_commands
+            or self.details
+            or self.queued
+            or self.flag_updates
+            or self.bonuses
         )

@@ -7,12 +7,13 @@ reference the SQL views are tested against.
 
 from __future__ import annotations
 
+import statistics
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from crowdledger.projections.projector import ProviderCommandRow
+from crowdledger.projections.projector import BonusRow, ProviderCommandRow, SubmissionDetails
 from crowdledger.projections.read_model import blocked_in
 from crowdledger.projections.records import (
     Block,
@@ -38,7 +39,7 @@ class MemoryViews:
         self._workers: dict[str, int] = {}
         self._values: dict[str, dict[str, QualificationValue]] = defaultdict(dict)
         self._blocks: dict[str, dict[str, Block]] = defaultdict(dict)
-        self._counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+        self._counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0, 0])
         self._tasks: dict[str, set[str]] = defaultdict(set)
         self.submissions: dict[str, tuple[str, str, str]] = {}
         self.last_position = 0  # set by whoever replays events into these views
@@ -46,6 +47,9 @@ class MemoryViews:
         # What each provider held, as the ledger knew it then: (target, kind, key, subject)
         self.provider_facts: dict[tuple[str, str, str, str], str] = {}
         self.provider_commands: dict[str, ProviderCommandRow] = {}
+        self.details: dict[str, SubmissionDetails] = {}
+        self.flags: dict[str, str] = {}  # submission -> the flag's reason
+        self.bonuses: dict[str, BonusRow] = {}
 
     # -- ViewSink -------------------------------------------------------------------------
     def define(
@@ -100,11 +104,46 @@ class MemoryViews:
     def clear_block(self, worker: str, scope: str) -> None:
         self._blocks[worker].pop(scope, None)
 
-    def count(self, worker: str, submitted: int, approved: int, rejected: int) -> None:
+    def count(
+        self,
+        worker: str,
+        submitted: int,
+        approved: int,
+        rejected: int,
+        soft_rejected: int = 0,
+        gold_judged: int = 0,
+        gold_agreed: int = 0,
+    ) -> None:
         counts = self._counts[worker]
         counts[0] += submitted
         counts[1] += approved
         counts[2] += rejected
+        counts[3] += soft_rejected
+        counts[4] += gold_judged
+        counts[5] += gold_agreed
+
+    def submission_details(self, details: SubmissionDetails) -> None:
+        self.details[details.submission] = details
+
+    def set_flag(
+        self,
+        submission: str,
+        worker: str,
+        task: str,
+        reason: str | None,
+        position: int,
+        occurred_at: str,
+    ) -> None:
+        if reason is None:
+            self.flags.pop(submission, None)
+        else:
+            self.flags[submission] = reason
+
+    def reviewed(self, submission: str) -> None:
+        self.flags.pop(submission, None)
+
+    def award_bonus(self, bonus: BonusRow) -> None:
+        self.bonuses[bonus.bonus] = bonus
 
     def set_submission(
         self, submission: str, worker: str, task: str, status: str, position: int, occurred_at: str
@@ -154,10 +193,25 @@ class MemoryViews:
         return sorted(self._blocks.get(worker, {}).values(), key=lambda b: b.scope)
 
     def stats(self, worker: str) -> WorkerStats:
-        submitted, approved, rejected = self._counts.get(worker, (0, 0, 0))
+        submitted, approved, rejected, soft, judged, agreed = self._counts.get(worker, (0,) * 6)
         return WorkerStats(
-            worker, submitted, approved, rejected, frozenset(self._tasks.get(worker, ()))
+            worker,
+            submitted,
+            approved,
+            rejected,
+            frozenset(self._tasks.get(worker, ())),
+            soft_rejected=soft,
+            gold_judged=judged,
+            gold_agreed=agreed,
+            response_times=self._response_times().get(worker, ()),
         )
+
+    def _response_times(self) -> dict[str, tuple[float, ...]]:
+        times: dict[str, list[float]] = defaultdict(list)
+        for details in self.details.values():
+            if details.response_seconds is not None:
+                times[details.worker].append(details.response_seconds)
+        return {worker: tuple(sorted(found)) for worker, found in times.items()}
 
     def workers(self) -> list[str]:
         return sorted(self._workers)
@@ -173,17 +227,30 @@ class MemoryViews:
             if qualification in held
         }
 
-    def metric_values(self, metric: str) -> dict[str, float | None]:
+    def metric_values(self, metric: str, threshold: float | None = None) -> dict[str, float | None]:
         """A statistic of every known worker (None: no rate without reviews)."""
         values: dict[str, float | None] = {}
+        times = self._response_times()
         for worker in self._workers:
-            submitted, approved, rejected = self._counts.get(worker, (0, 0, 0))
+            submitted, approved, rejected, soft, judged, agreed = self._counts.get(worker, (0,) * 6)
+            if metric in ("median_response_seconds", "fast_submission_rate"):
+                ordered = times.get(worker, ())
+                if not ordered:
+                    values[worker] = None
+                elif metric == "median_response_seconds":
+                    values[worker] = float(statistics.median(ordered))
+                else:
+                    fast = sum(1 for t in ordered if threshold is not None and t < threshold)
+                    values[worker] = None if threshold is None else 100.0 * fast / len(ordered)
+                continue
             values[worker] = {
                 "approval_rate": approval_rate(approved, rejected),
                 "approved_count": approved,
                 "rejected_count": rejected,
                 "submitted_count": submitted,
-                "reviewed_count": approved + rejected,
+                "reviewed_count": approved + rejected + soft,
+                "soft_rejected_count": soft,
+                "gold_accuracy": None if judged == 0 else 100.0 * agreed / judged,
             }[metric]
         return values
 

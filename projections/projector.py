@@ -8,13 +8,18 @@ queries, and the bulk rebuild all go through here, so they cannot disagree.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any, NamedTuple, Protocol
+
+import orjson
 
 __all__ = [
     "HISTORY",
     "IMPORTED_AS_HISTORY",
     "PROJECTED_TYPES",
+    "BonusRow",
     "ProviderCommandRow",
+    "SubmissionDetails",
     "ViewSink",
     "project",
 ]
@@ -28,10 +33,34 @@ class ProviderCommandRow(NamedTuple):
     key: str
     subject: str
     fact_value: str | None
-    status: str  # pending, succeeded, failed, cancelled; history: imported, never sent
+    status: str  # pending, succeeded, failed, cancelled, unknown, settled; history: imported
     error: str | None
     position: int  # of the latest event
     occurred_at: str  # of the latest event
+
+
+class SubmissionDetails(NamedTuple):
+    """A recorded submission as the review reads it (the answer as JSON text)."""
+
+    submission: str
+    worker: str
+    task: str
+    answer: str
+    accepted_at: str | None
+    submitted_at: str
+    response_seconds: float | None  # accepted -> submitted, when accepted_at is known
+
+
+class BonusRow(NamedTuple):
+    bonus: str
+    worker: str
+    task: str
+    submission: str
+    amount: str
+    currency: str
+    position: int
+    occurred_at: str
+    event_id: str  # of the award: ``review settle`` takes it or the bonus id
 
 
 class ViewSink(Protocol):
@@ -69,11 +98,39 @@ class ViewSink(Protocol):
 
     def clear_block(self, worker: str, scope: str) -> None: ...
 
-    def count(self, worker: str, submitted: int, approved: int, rejected: int) -> None: ...
+    def count(
+        self,
+        worker: str,
+        submitted: int,
+        approved: int,
+        rejected: int,
+        soft_rejected: int = 0,
+        gold_judged: int = 0,
+        gold_agreed: int = 0,
+    ) -> None: ...
 
     def set_submission(
         self, submission: str, worker: str, task: str, status: str, position: int, occurred_at: str
     ) -> None: ...
+
+    def submission_details(self, details: SubmissionDetails) -> None:
+        """What a recorded submission holds for its review (written once, never changed)."""
+
+    def set_flag(
+        self,
+        submission: str,
+        worker: str,
+        task: str,
+        reason: str | None,
+        position: int,
+        occurred_at: str,
+    ) -> None:
+        """Flag a submission waiting for review with ``reason`` (None: the flag is off)."""
+
+    def reviewed(self, submission: str) -> None:
+        """The submission was reviewed: it leaves the review queue (and loses any flag)."""
+
+    def award_bonus(self, bonus: BonusRow) -> None: ...
 
     def set_automations(
         self, ruleset: str, digest: str, spec: Mapping[str, Any] | None, position: int
@@ -135,25 +192,80 @@ def _unblocked(sink: ViewSink, position: int, d: Data) -> None:
     sink.clear_block(d["worker"], d["scope"])
 
 
+def _seconds_between(start: str, end: str) -> float:
+    return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
+
+
 def _submitted(sink: ViewSink, position: int, d: Data) -> None:
     sink.see_worker(d["worker"], position, d["occurred_at"])
     sink.count(d["worker"], 1, 0, 0)
     sink.set_submission(
         d["submission"], d["worker"], d["task"], "submitted", position, d["occurred_at"]
     )
-
-
-def _approved(sink: ViewSink, position: int, d: Data) -> None:
-    sink.count(d["worker"], 0, 1, -1 if d["overrode_rejection"] else 0)
-    sink.set_submission(
-        d["submission"], d["worker"], d["task"], "approved", position, d["occurred_at"]
+    accepted, submitted = d["accepted_at"], d["submitted_at"]
+    sink.submission_details(
+        SubmissionDetails(
+            d["submission"],
+            d["worker"],
+            d["task"],
+            orjson.dumps(d["answer"]).decode(),
+            accepted,
+            submitted,
+            None if accepted is None else _seconds_between(accepted, submitted),
+        )
     )
 
 
+def _reviewed(sink: ViewSink, position: int, d: Data, status: str) -> None:
+    sink.set_submission(d["submission"], d["worker"], d["task"], status, position, d["occurred_at"])
+    sink.reviewed(d["submission"])
+
+
+def _judged_by_gold(d: Data) -> int:
+    """1 if a review run decided this review against a gold answer (its evidence says)."""
+    evidence = d.get("evidence")
+    return 1 if evidence is not None and evidence.get("verdict") == "gold" else 0
+
+
+def _approved(sink: ViewSink, position: int, d: Data) -> None:
+    gold = _judged_by_gold(d)
+    sink.count(d["worker"], 0, 1, -1 if d["overrode_rejection"] else 0, 0, gold, gold)
+    _reviewed(sink, position, d, "approved")
+
+
 def _rejected(sink: ViewSink, position: int, d: Data) -> None:
-    sink.count(d["worker"], 0, 0, 1)
-    sink.set_submission(
-        d["submission"], d["worker"], d["task"], "rejected", position, d["occurred_at"]
+    sink.count(d["worker"], 0, 0, 1, 0, _judged_by_gold(d))
+    _reviewed(sink, position, d, "rejected")
+
+
+def _soft_rejected(sink: ViewSink, position: int, d: Data) -> None:
+    sink.count(d["worker"], 0, 0, 0, 1, _judged_by_gold(d))
+    _reviewed(sink, position, d, "soft_rejected")
+
+
+def _flagged(sink: ViewSink, position: int, d: Data) -> None:
+    sink.set_flag(
+        d["submission"], d["worker"], d["task"], d["reason"] or "", position, d["occurred_at"]
+    )
+
+
+def _unflagged(sink: ViewSink, position: int, d: Data) -> None:
+    sink.set_flag(d["submission"], d["worker"], d["task"], None, position, d["occurred_at"])
+
+
+def _bonus_awarded(sink: ViewSink, position: int, d: Data) -> None:
+    sink.award_bonus(
+        BonusRow(
+            d["bonus"],
+            d["worker"],
+            d["task"],
+            d["submission"],
+            d["amount"],
+            d["currency"],
+            position,
+            d["occurred_at"],
+            d["event_id"],
+        )
     )
 
 
@@ -216,6 +328,21 @@ def _cancelled(sink: ViewSink, position: int, d: Data) -> None:
     sink.provider_command(_command(d, "cancelled", position, d["reason"]))
 
 
+def _sent(sink: ViewSink, position: int, d: Data) -> None:
+    # A command that must not be repeated left for the provider: unknown until answered.
+    note = f"sent ({d['detail']}), no answer recorded" if d["detail"] else "sent, no answer"
+    sink.provider_command(_command(d, "unknown", position, note))
+
+
+def _settled(sink: ViewSink, position: int, d: Data) -> None:
+    # An operator's word on an unknown outcome: carried out (the fact holds), or not.
+    if d["paid"]:
+        sink.provider_command(_command(d, "succeeded", position, d["reason"]))
+        _fact(sink, position, d)
+    else:
+        sink.provider_command(_command(d, "settled", position, d["reason"]))
+
+
 _HANDLERS: dict[str, Callable[[ViewSink, int, Data], None]] = {
     "QualificationDefined": _defined,
     "QualificationGranted": _granted,
@@ -225,12 +352,18 @@ _HANDLERS: dict[str, Callable[[ViewSink, int, Data], None]] = {
     "SubmissionRecorded": _submitted,
     "SubmissionApproved": _approved,
     "SubmissionRejected": _rejected,
+    "SubmissionSoftRejected": _soft_rejected,
+    "SubmissionFlagged": _flagged,
+    "SubmissionUnflagged": _unflagged,
+    "BonusAwarded": _bonus_awarded,
     "AutomationsInstalled": _installed,
     "AutomationsRemoved": _removed,
     "ProviderCommandQueued": _queued,
     "ProviderCommandSucceeded": _succeeded,
     "ProviderCommandFailed": _failed,
     "ProviderCommandCancelled": _cancelled,
+    "ProviderCommandSent": _sent,
+    "ProviderCommandSettled": _settled,
     "ProviderStateObserved": _fact,
 }
 PROJECTED_TYPES = frozenset(_HANDLERS)

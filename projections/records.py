@@ -78,10 +78,18 @@ class WorkerStats(Mapping[str, object]):
     approved: int = 0
     rejected: int = 0
     tasks: frozenset[str] = field(default_factory=frozenset)
+    # Paid but below the quality bar: reviewed, yet neither approved nor rejected (the
+    # approval rate leaves them out; the rules see them as soft_rejected_count).
+    soft_rejected: int = 0
+    # Submissions a review run judged against a gold answer, and those that agreed.
+    gold_judged: int = 0
+    gold_agreed: int = 0
+    # Seconds from accepting to submitting, sorted (submissions recorded with accepted_at).
+    response_times: tuple[float, ...] = ()
 
     @property
     def reviewed(self) -> int:
-        return self.approved + self.rejected
+        return self.approved + self.rejected + self.soft_rejected
 
     @property
     def pending(self) -> int:
@@ -105,6 +113,7 @@ class WorkerStats(Mapping[str, object]):
             "submitted": self.submitted,
             "approved": self.approved,
             "rejected": self.rejected,
+            "soft_rejected": self.soft_rejected,
             "pending": self.pending,
             "approval_rate": self.approval_rate,
             "tasks": sorted(self.tasks),

@@ -43,6 +43,8 @@ _KINDS = {
     "SubmissionRecorded": "submitted",
     "SubmissionApproved": "approved",
     "SubmissionRejected": "rejected",
+    "SubmissionSoftRejected": "soft_rejected",
+    "BonusAwarded": "bonused",
     "QualificationGranted": "granted",
     "QualificationRevoked": "revoked",
     "WorkerBlocked": "blocked",

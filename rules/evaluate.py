@@ -44,6 +44,13 @@ def _expected(comparator: Comparator, value: object) -> str:
     return f"{comparator.symbol} {shown}"
 
 
+_NOTHING_TO_MEASURE = {
+    "median_response_seconds": "no timed submissions yet",
+    "fast_submission_rate": "no timed submissions yet",
+    "gold_accuracy": "no submissions judged against a gold answer yet",
+}
+
+
 def holds(node: Node, facts: WorkerFacts) -> bool:
     """Whether ``node`` holds for the worker (no explanation: the fast path)."""
     if isinstance(node, QualificationClause):
@@ -52,7 +59,8 @@ def holds(node: Node, facts: WorkerFacts) -> bool:
         held = facts.values.get(node.qualification)
         return node.comparator.holds(None if held is None else held.value, node.value)
     if isinstance(node, MetricClause):
-        return node.comparator.holds(metric_value(facts.stats, node.metric), node.value)
+        value = metric_value(facts.stats, node.metric, node.threshold)
+        return node.comparator.holds(value, node.value)
     if isinstance(node, ParticipationClause):
         return not facts.stats.tasks.isdisjoint(node.participated_in)
     if isinstance(node, AllOf):
@@ -91,10 +99,10 @@ def explain(node: Node, facts: WorkerFacts, path: str) -> Reason:
             message=f"{node.describe()} {verdict}: {seen}",
         )
     if isinstance(node, MetricClause):
-        value = metric_value(facts.stats, node.metric)
+        value = metric_value(facts.stats, node.metric, node.threshold)
         passed = node.comparator.holds(value, node.value)
         seen = (
-            "no reviewed submissions yet"
+            _NOTHING_TO_MEASURE.get(node.metric, "no reviewed submissions yet")
             if value is None
             else f"{node.metric} is {round(value, 2)}"
         )

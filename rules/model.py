@@ -45,8 +45,10 @@ from crowdledger.rules.provider_requirements import (
     ProlificFilter,
     ProlificRequirement,
 )
+from crowdledger.rules.review import ReviewPolicy
 
 __all__ = [
+    "COUNT_METRICS",
     "METRICS",
     "TRIGGERS",
     "AdjustAction",
@@ -69,7 +71,22 @@ __all__ = [
     "walk",
 ]
 
-METRICS = ("approval_rate", "approved_count", "rejected_count", "submitted_count", "reviewed_count")
+METRICS = (
+    "approval_rate",
+    "approved_count",
+    "rejected_count",
+    "submitted_count",
+    "reviewed_count",
+    # The review loop's (rules.facts.metric_value says what each is):
+    "soft_rejected_count",
+    "median_response_seconds",
+    "fast_submission_rate",
+    "gold_accuracy",
+)
+#: Metrics every worker has (a count: 0 without submissions); the others can be absent.
+COUNT_METRICS = frozenset(
+    {"approved_count", "rejected_count", "submitted_count", "reviewed_count", "soft_rejected_count"}
+)
 
 
 def _comparator(value: object) -> Comparator:
@@ -217,6 +234,9 @@ class MetricClause(_Node):
     metric: str
     comparator: ComparatorField
     value: Any = None
+    # fast_submission_rate only: a submission faster than this many seconds is "fast"
+    # (accepted to submitted; Toloka's fast responses).
+    threshold: Annotated[float, Field(gt=0, le=86_400)] | None = None
 
     @field_validator("metric")
     @classmethod
@@ -229,6 +249,14 @@ class MetricClause(_Node):
 
     @model_validator(mode="after")
     def _value_fits(self) -> MetricClause:
+        if (self.metric == "fast_submission_rate") != (self.threshold is not None):
+            raise PydanticCustomError(
+                "invalid_rule",
+                "fast_submission_rate needs a threshold (seconds: a submission faster than it "
+                "is fast)"
+                if self.threshold is None
+                else f"threshold is for fast_submission_rate, not {self.metric}",
+            )
         if self.comparator.takes_nothing:
             raise PydanticCustomError(
                 "comparator_value_mismatch",
@@ -241,7 +269,8 @@ class MetricClause(_Node):
 
     def describe(self) -> str:
         value = list(self.value) if isinstance(self.value, tuple) else self.value
-        return f"{self.metric} {self.comparator.symbol} {value}"
+        under = "" if self.threshold is None else f" (under {self.threshold:g} s)"
+        return f"{self.metric}{under} {self.comparator.symbol} {value}"
 
 
 class ParticipationClause(_Node):
@@ -370,7 +399,17 @@ class Onboarding(BaseModel):
     task: str | None = None
 
 
-Trigger = Literal["submitted", "approved", "rejected", "granted", "revoked", "blocked", "unblocked"]
+Trigger = Literal[
+    "submitted",
+    "approved",
+    "rejected",
+    "soft_rejected",
+    "bonused",
+    "granted",
+    "revoked",
+    "blocked",
+    "unblocked",
+]
 TRIGGERS: tuple[str, ...] = get_args(Trigger)
 _DURATION = re.compile(r"(\d{1,12})\s*([smhdw])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -474,8 +513,17 @@ def automation_shape_error(
         return (
             f"needs exactly one action: adjust, grant, revoke, block or unblock (found {actions})"
         )
-    if has_task and not triggers & {"submitted", "approved", "rejected"}:
-        return "`task` filters submission events: use it with on: submitted/approved/rejected"
+    if has_task and not triggers & {
+        "submitted",
+        "approved",
+        "rejected",
+        "soft_rejected",
+        "bonused",
+    }:
+        return (
+            "`task` filters submission events: use it with "
+            "on: submitted/approved/rejected/soft_rejected/bonused"
+        )
     if has_qualification and not triggers & {"granted", "revoked"}:
         return "`qualification` filters grants: use it with on: granted/revoked"
     return None
@@ -549,6 +597,9 @@ class RuleSetModel(BaseModel):
     prolific_specific_qualifications: tuple[ProlificRequirement, ...] = ()
     prolific_filters: tuple[ProlificFilter, ...] = ()
     automations: tuple[Automation, ...] = ()
+    # The review: section (rules.review): checked as a whole by RuleSet.from_dict, which
+    # reports each of its problems with its place.
+    review: tuple[ReviewPolicy, ...] = ()
 
     @model_validator(mode="after")
     def _unique_automations(self) -> RuleSetModel:
@@ -579,7 +630,10 @@ class RuleSetModel(BaseModel):
 
     def digest(self) -> str:
         """A short hash of the rule set's content, to tell which rules decided."""
+        # Without review policies, the digest is what it was before they existed.
+        exclude = None if self.review else {"review"}
         canonical = orjson.dumps(
-            self.model_dump(mode="json", by_alias=True), option=orjson.OPT_SORT_KEYS
+            self.model_dump(mode="json", by_alias=True, exclude=exclude),
+            option=orjson.OPT_SORT_KEYS,
         )
         return hashlib.sha256(canonical).hexdigest()[:16]

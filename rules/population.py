@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from crowdledger.rules.comparators import Comparator
 from crowdledger.rules.model import (
+    COUNT_METRICS,
     AllOf,
     AnyOf,
     MetricClause,
@@ -39,8 +40,11 @@ class Population(Protocol):
         """The holders of ``qualification`` whose value satisfies the comparison
         (``Exists``: every holder; never asked for ``DoesNotExist``)."""
 
-    def metric_matching(self, metric: str, comparator: Comparator, value: Any) -> set[str]:
-        """The known workers whose statistic satisfies the comparison (no rate: no)."""
+    def metric_matching(
+        self, metric: str, comparator: Comparator, value: Any, threshold: float | None = None
+    ) -> set[str]:
+        """The known workers whose statistic satisfies the comparison (no rate: no);
+        ``threshold`` is fast_submission_rate's."""
 
     def participants(self, tasks: Sequence[str]) -> set[str]:
         """The known workers with a submission for any of ``tasks``."""
@@ -80,7 +84,9 @@ class Columns(Protocol):
 
     def holder_values(self, qualification: str) -> Mapping[str, int]: ...
 
-    def metric_values(self, metric: str) -> Mapping[str, float | None]: ...
+    def metric_values(
+        self, metric: str, threshold: float | None = None
+    ) -> Mapping[str, float | None]: ...
 
     def participants(self, tasks: Sequence[str]) -> set[str]: ...
 
@@ -99,8 +105,10 @@ class ColumnsPopulation:
     def qualified(self, qualification: str, comparator: Comparator, value: Any) -> set[str]:
         return matching(self._columns.holder_values(qualification), comparator, value)
 
-    def metric_matching(self, metric: str, comparator: Comparator, value: Any) -> set[str]:
-        return matching(self._columns.metric_values(metric), comparator, value)
+    def metric_matching(
+        self, metric: str, comparator: Comparator, value: Any, threshold: float | None = None
+    ) -> set[str]:
+        return matching(self._columns.metric_values(metric, threshold), comparator, value)
 
     def participants(self, tasks: Sequence[str]) -> set[str]:
         return self._columns.participants(tasks)
@@ -132,7 +140,9 @@ class _Evaluation:
                 found |= {w for w in self.universe if not node.applies_to(w.partition(":")[0])}
             return found
         if isinstance(node, MetricClause):
-            return self.population.metric_matching(node.metric, node.comparator, node.value)
+            return self.population.metric_matching(
+                node.metric, node.comparator, node.value, node.threshold
+            )
         if isinstance(node, ParticipationClause):
             return self.population.participants(node.participated_in)
         if isinstance(node, AllOf):
@@ -173,7 +183,7 @@ class _Evaluation:
             return QualificationClause(
                 qualification=node.qualification, comparator=Comparator.EXISTS
             )
-        if isinstance(node, MetricClause) and node.metric != "approval_rate":
+        if isinstance(node, MetricClause) and node.metric in COUNT_METRICS:
             # Counts exist for every worker, so "count <= 5" is exactly "not count > 5".
             opposite = _OPPOSITES.get(node.comparator)
             if opposite is not None:

@@ -14,6 +14,7 @@ names (task ids or ``fnmatch`` globs, matched case-sensitively; every task when
         losers: reject                   # reject | soft_reject | flag
         feedback: {approve: "Thank you!", reject: "Your answer disagreed with the others."}
         gold: {task-17: {value: 42}}     # known answers: judged against them alone
+        rejection_category: LOW_EFFORT   # Prolific's, for the rejections it records
 
 A policy also covers the tasks it gives a ``gold`` answer for, whether or not ``tasks``
 names them (a planted task belongs to the policy that knows its answer). **The first
@@ -42,6 +43,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, PrivateAttr, field_serializer, model_validator
 from pydantic_core import PydanticCustomError
 
+from crowdledger.domain.submission import PROLIFIC_REJECTION_CATEGORIES
 from crowdledger.rules.errors import RuleProblem
 
 __all__ = [
@@ -78,6 +80,7 @@ KEYS = (
     "losers",
     "feedback",
     "gold",
+    "rejection_category",
 )
 LOSER_ACTIONS = ("reject", "soft_reject", "flag")
 FEEDBACK_KEYS = ("approve", "reject", "soft_reject")
@@ -356,6 +359,22 @@ def _check_entry(raw: object, path: str) -> tuple[dict[str, Any] | None, list[_P
         values["feedback"] = _feedback(raw["feedback"], f"{here}feedback", out)
     if "gold" in raw:
         values["gold"] = _gold(raw["gold"], f"{here}gold", out)
+    if "rejection_category" in raw and raw["rejection_category"] is not None:
+        category = raw["rejection_category"]
+        if category in PROLIFIC_REJECTION_CATEGORIES:
+            values["rejection_category"] = category
+        else:
+            hint = (
+                _hint(category, PROLIFIC_REJECTION_CATEGORIES) if isinstance(category, str) else ""
+            )
+            out.append(
+                (
+                    f"{here}rejection_category",
+                    "invalid_value",
+                    f"rejection_category is one of Prolific's categories "
+                    f"({', '.join(PROLIFIC_REJECTION_CATEGORIES)}), got {category!r}{hint}",
+                )
+            )
     # The parts together, each as far as it is well formed.
     assignments = values.get("assignments_required", 3)
     agreements = values.get("agreements_required", 2)
@@ -417,6 +436,9 @@ class ReviewPolicy(BaseModel):
     losers: Literal["reject", "soft_reject", "flag"] = "reject"
     feedback: dict[Literal["approve", "reject", "soft_reject"], str] = {}
     gold: dict[str, dict[str, Any]] = {}
+    # Prolific's rejection_category for the rejections this policy records (Prolific
+    # refuses a rejection without one; MTurk has none).
+    rejection_category: str | None = None
 
     _pattern: re.Pattern[str] = PrivateAttr()
 

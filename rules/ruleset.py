@@ -36,6 +36,7 @@ from crowdledger.rules.model import (
     automation_shape_error,
     failed_name,
 )
+from crowdledger.rules.review import parse_review_section
 from crowdledger.rules.rule_text import MAX_DEPTH, Lines, read_text
 
 __all__ = ["RuleSet", "RuleSetLike", "as_ruleset"]
@@ -167,10 +168,17 @@ class RuleSet:
             )
             raise RuleSetError(found)
         model: RuleSetModel | None = None
+        # The review: section is checked on its own, every problem with its place.
+        policies, review_problems = parse_review_section(
+            data.get("review"), where=lambda path: (source, located.line(path))
+        )
+        found.extend(review_problems)
         try:
-            model = RuleSetModel.model_validate(dict(data))
+            model = RuleSetModel.model_validate({k: v for k, v in data.items() if k != "review"})
         except ValidationError as exc:
             found.extend(_merge(_problems(exc, source, located), _shapes(data, source, located)))
+        if model is not None and policies:
+            model = model.model_copy(update={"review": tuple(policies)})
         ruleset = None if model is None else cls(model, source=source, lines=located)
         if defined is not None:
             names = _raw_names(data) if ruleset is None else ruleset._names()
@@ -357,7 +365,8 @@ def _raw_names(data: Mapping[str, Any]) -> Iterator[tuple[str, str, str | None]]
         if "when" in automation:
             yield from _raw_nodes(automation["when"], f"{base}.when")
         filters = automation.get("qualification")
-        for filtered in [filters] if isinstance(filters, str) else filters or ():
+        listed = filters if isinstance(filters, list | tuple) else [filters]
+        for filtered in listed:
             name = _name(filtered)
             if name is not None:
                 yield f"{base}.qualification", name, None

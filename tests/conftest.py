@@ -127,6 +127,13 @@ def open_ledger(clock: Clock) -> Iterator[Callable[[str], Ledger]]:
         item.close()
 
 
+# What any provider accepts as a rejection (MTurk needs feedback; Prolific 100 characters
+# and a category): ``ledger.reject(s, **REJECTION)``.
+REJECTION = {
+    "feedback": "Your answer did not match the instructions for this task; please read them "
+    "again before taking the next one.",
+    "category": "FAILED_INSTRUCTIONS",
+}
 W1 = "mturk:A1B2C3D4E5F6G7"
 W2 = "prolific:5f3c2a1b9d8e7f6a5b4c3d2e"
 W3 = "mturk:A9Z8Y7X6W5V4U3"

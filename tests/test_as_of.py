@@ -8,7 +8,7 @@ import pytest
 
 from crowdledger import InvalidInputError, Ledger
 
-from .conftest import W1, W2, Clock
+from .conftest import REJECTION, W1, W2, Clock
 
 
 def test_state_as_of_any_past_time(ledger: Ledger, clock: Clock) -> None:
@@ -23,7 +23,7 @@ def test_state_as_of_any_past_time(ledger: Ledger, clock: Clock) -> None:
     t2 = clock.now
     clock.advance(hours=1)
     ledger.record_submission(W1, task="t1", submission="s1")
-    ledger.reject("s1")
+    ledger.reject("s1", **REJECTION)
     clock.advance(hours=1)
     ledger.revoke(W1, "english")
     t4 = clock.now

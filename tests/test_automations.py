@@ -12,7 +12,7 @@ from crowdledger import InvalidInputError, Ledger, RuleSet, RuleSetError
 from crowdledger.adapters.store.sql_views import SqlViews
 from crowdledger.domain.events import LedgerEvent
 
-from .conftest import W1, W2, Clock
+from .conftest import REJECTION, W1, W2, Clock
 
 YCHARTS = """\
 name: ycharts
@@ -60,7 +60,7 @@ def review(
     if approve:
         ledger.approve(submission, actor="reviewer")
     else:
-        ledger.reject(submission, actor="reviewer")
+        ledger.reject(submission, actor="reviewer", **REJECTION)
     clock.advance(minutes=1)
 
 

@@ -29,7 +29,7 @@ from crowdledger.adapters.cli.app import app
 from crowdledger.adapters.ledger.follow import ACTIVE_KEY, AUTOMATIONS, POSITION_KEY
 from crowdledger.adapters.store.sql_views import SqlViews
 
-from .conftest import W1, W2, W3, Clock, fresh_postgres_url
+from .conftest import REJECTION, W1, W2, W3, Clock, fresh_postgres_url
 
 POLICY = """\
 name: policy
@@ -109,7 +109,7 @@ def review(ledger: Ledger, clock: Clock, worker: str, n: int, approve: bool) -> 
     if approve:
         ledger.approve(submission, actor="reviewer")
     else:
-        ledger.reject(submission, actor="reviewer")
+        ledger.reject(submission, actor="reviewer", **REJECTION)
     clock.advance(minutes=1)
 
 
@@ -127,14 +127,14 @@ def test_effects_are_recorded_by_the_command_that_triggered_them(
         other.grant(W1, "english")  # this process now believes nothing is installed
         install(admin)
         other.record_submission(W1, task="hit", submission="s1")
-        other.reject("s1")
+        other.reject("s1", **REJECTION)
         with Ledger.open(ledger_url, clock=clock) as fresh:
             assert types(fresh)[-2:] == ["SubmissionRejected", "QualificationGranted"], (
                 "the adjust is in the log when reject() returns, nothing read since"
             )
         admin.remove_automations("policy")
         other.record_submission(W1, task="hit", submission="s2")
-        other.reject("s2")
+        other.reject("s2", **REJECTION)
         assert types(other)[-1] == "SubmissionRejected", "removed: nothing reacts"
 
 
@@ -152,7 +152,7 @@ def test_a_command_line_reject_records_its_automations(
     for n in range(2):
         args = ["record-submission", W1, "--task", "t", "--submission", f"s{n}"]
         assert cli.invoke(app, args).exit_code == 0
-        assert cli.invoke(app, ["reject", f"s{n}"]).exit_code == 0
+        assert cli.invoke(app, ["reject", f"s{n}", "--feedback", "wrong"]).exit_code == 0
     with Ledger.open(ledger_url) as ledger:
         log = rows(ledger)
     assert [(r["type"], r["actor"]) for r in log[-3:]] == [
@@ -189,7 +189,7 @@ def test_three_rejects_export_and_import_into_a_fresh_ledger(
     run(source, "automations", "install", "--rules", str(rules))
     for n in range(3):
         run(source, "record-submission", W1, "--task", "hit", "--submission", f"asg-{n}")
-        run(source, "reject", f"asg-{n}")
+        run(source, "reject", f"asg-{n}", "--feedback", "wrong")
     with Ledger.open(source) as ledger:
         recorded = types(ledger)
     assert len(recorded) == 12, recorded
@@ -461,7 +461,10 @@ def play(url: str, ops: list[Op], *, throw: bool) -> tuple[list[tuple[Any, ...]]
                     ledger.record_submission(WORKERS[op[1]], task="hit", submission=submissions[-1])
                 elif kind in ("approve", "reject") and submissions:
                     target = submissions[op[1] % len(submissions)]
-                    (ledger.approve if kind == "approve" else ledger.reject)(target)
+                    if kind == "approve":
+                        ledger.approve(target)
+                    else:
+                        ledger.reject(target, **REJECTION)
                 elif kind == "grant":
                     ledger.grant(WORKERS[op[1]], "quality", value=op[2])
                 elif kind == "block":

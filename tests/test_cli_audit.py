@@ -25,7 +25,7 @@ ROWS = make_rows(40)
 
 @pytest.fixture
 def runner(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CliRunner:
-    monkeypatch.delenv("CROWDLEDGER_KEY", raising=False)
+    monkeypatch.delenv("CROWDLEDGER_CHECKPOINT_KEY", raising=False)
     # verify-proof never opens a ledger: point the default at a place where none can be
     monkeypatch.setenv("CROWDLEDGER_DB", f"sqlite:///{tmp_path}/no/such/dir/ledger.db")
     return CliRunner()
@@ -79,7 +79,7 @@ def test_a_valid_proof_exits_0(runner: CliRunner, signed: tuple[Path, Path, Path
         app,
         ["verify-proof", "-", "--checkpoint", str(checkpoint)],
         input=proof.read_bytes(),
-        env={"CROWDLEDGER_KEY": str(keyfile)},
+        env={"CROWDLEDGER_CHECKPOINT_KEY": str(keyfile)},
     )
     assert result.exit_code == 0, result.output
 
@@ -195,7 +195,7 @@ def test_verify_proof_runs_offline_in_the_installed_script(
     keyfile, checkpoint, proof = signed
     script = Path(sys.executable).parent / "crowdledger"
     env = {**os.environ, "CROWDLEDGER_DB": "postgresql://nobody@127.0.0.1:1/none"}
-    env.pop("CROWDLEDGER_KEY", None)
+    env.pop("CROWDLEDGER_CHECKPOINT_KEY", None)
     run = subprocess.run(
         [str(script), "verify-proof", str(proof), "--checkpoint", str(checkpoint), "--key", f"{keyfile}.pub"],
         capture_output=True, text=True, env=env, check=False, timeout=60,

@@ -14,7 +14,7 @@ from crowdledger import Ledger
 from crowdledger.adapters.cli.app import run
 from crowdledger.domain.errors import BatchError, InvalidInputError, UnknownQualificationError
 
-from .conftest import W1, W2, W3
+from .conftest import REJECTION, W1, W2, W3
 
 MTURK_EXPORT = (
     "Worker ID,Lifetime Approval Rate,Last 30 Days Approval Rate,Last 7 Days Approval Rate,"
@@ -289,7 +289,7 @@ def test_workers_csv_has_values_blocks_and_statistics(url: str, tmp_path: Path) 
         ledger.record_submission(W1, task="t", submission="s3")
         ledger.approve("s1")
         ledger.approve("s2")
-        ledger.reject("s3")
+        ledger.reject("s3", **REJECTION)
     status, out, err = cli(url, "workers", "--csv")
     assert (status, err) == (0, "")
     assert out.splitlines() == [

@@ -37,7 +37,7 @@ from crowdledger.adapters.cli.app import COMMANDS, load_command, run
 
 from .conftest import W1, W2, W3, fresh_postgres_url
 
-DOCUMENTED = {0, 1, 2, 3, 4}
+DOCUMENTED = {0, 1, 2, 3, 4, 5}  # 5: tampering found (an export's line hashes, verify)
 FAKE_ENDPOINT = "http://127.0.0.1:9"  # the discard port: nothing listens there
 
 EDGE_TIMES = [
@@ -178,7 +178,7 @@ def _arena(root: Path, url: str) -> Arena:
     lines = (files / "export.jsonl").read_bytes().splitlines(keepends=True)
     (files / "truncated.jsonl").write_bytes(b"".join(lines)[:-7])
     (files / "big-int.jsonl").write_bytes(
-        lines[0]
+        lines[0].replace(lines[0][lines[0].rindex(b',"hash":') : -2], b"")  # unsealed
         + b'{"type": "SubmissionRecorded", "worker": "mturk:A1B2C3D4E5F6G7", "provider": "mturk",'
         b' "task": "t", "submission": "big", "answer": {"a": 18446744073709551616},'
         b' "accepted_at": null, "submitted_at": "2026-01-01T00:00:00+00:00", "actor": "x",'
@@ -209,6 +209,8 @@ def _arena(root: Path, url: str) -> Arena:
         ".",
         "/",
         "/dev/null",
+        "/dev/zero",  # endless: whatever reads it must stop at a bound
+        "/proc/self/mem",  # unreadable even for root (every read fails with EIO)
         "a\x00b",
         "\udcff.yaml",
         "-",
@@ -242,6 +244,8 @@ def _commands() -> list[tuple[tuple[str, ...], Any]]:
             found.append((path, command))
 
     for name in COMMANDS:
+        if name == "serve":  # runs until stopped; its refusals: tests/test_web_app.py
+            continue
         walk((name,), load_command(name))
     return found
 
@@ -536,6 +540,26 @@ def test_a_huge_csv_reports_a_bounded_number_of_lines(arena: Arena) -> None:
     assert lines[0] == f"Error: {path}:2: worker: {W1} is also on line 1"
     assert lines[-2] == f"Error: {path}: {119_999 - 100} more problem(s) not shown"
     assert lines[-1] == f"Error: {path}: 119999 bad row(s); nothing was recorded"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["grant", "--from-csv", "{path}", "english"],
+        ["block", "--from-csv", "{path}"],
+        ["import", "{path}"],
+    ],
+    ids=["grant", "block", "import"],
+)
+@pytest.mark.parametrize("path", ["/dev/zero", "/proc/self/mem"])
+def test_endless_and_unreadable_files_are_bad_input_naming_the_path(
+    arena: Arena, command: list[str], path: str
+) -> None:
+    """``grant --from-csv /dev/zero`` read until the memory ran out; a file whose every
+    read fails (EIO: no file name in the error) ended as an internal error (exit 70)."""
+    status, _out, err = check_outcome(arena, [part.format(path=path) for part in command])
+    assert status == 2
+    assert err.startswith(f"Error: {path}")
 
 
 def test_undecodable_argv_is_printed_escaped(arena: Arena) -> None:

@@ -99,7 +99,10 @@ def test_bad_rules_exit_2_with_every_problem_located(cli: CliRunner, tmp_path: P
     assert result.stderr.splitlines() == [
         f"Error: {bad}:3: qualifications[0].comparator: invalid_comparator: unknown comparator 'Biggest' "
         "(use one of LessThan, LessThanOrEqualTo, GreaterThan, GreaterThanOrEqualTo, EqualTo, NotEqualTo, "
-        "Exists, DoesNotExist, In, NotIn, or <, <=, >, >=, ==, !=, exists, not exists, in, not in)"
+        "Exists, DoesNotExist, In, NotIn, or <, <=, >, >=, ==, !=, exists, not exists, in, not in)",
+        # In the same pass: the unknown name, not only once the structure is fixed.
+        f"Error: {bad}:4: rule.qualification: unknown_qualification: qualification 'englsh' "
+        "is not defined in the ledger (did you mean 'english'?)",
     ]
     undefined = tmp_path / "undefined.yaml"
     undefined.write_text("name: r\nrule:\n  qualification: englsh\n")

@@ -24,7 +24,7 @@ from crowdledger.domain.errors import ConcurrencyError
 from crowdledger.domain.streams import worker_qualification_stream
 from crowdledger.domain.worker_qualification import WorkerQualification
 
-from .conftest import W1, W2, W3, Clock
+from .conftest import REJECTION, W1, W2, W3, Clock
 from .test_replay_property import tables
 
 
@@ -39,7 +39,7 @@ def populate(ledger: Ledger, clock: Clock, rounds: int = 40) -> None:
         if i % 2:
             ledger.approve(f"s{i}")
         else:
-            ledger.reject(f"s{i}")
+            ledger.reject(f"s{i}", **REJECTION)
         if i % 5 == 0:
             ledger.revoke(worker, "english")
         clock.advance(minutes=1)

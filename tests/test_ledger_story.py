@@ -255,6 +255,7 @@ def test_a_lab_runs_its_first_study(ledger: Ledger, clock: Clock) -> None:
         "submitted": 3,
         "approved": 2,
         "rejected": 0,
+        "soft_rejected": 0,
         "pending": 1,
         "approval_rate": 100.0,
         "tasks": None,

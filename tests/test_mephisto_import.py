@@ -141,10 +141,10 @@ def test_a_mephisto_directory_becomes_history(ledger: Ledger, clock: Clock, tmp_
         "submissions": 4,
         "approved": 1,
         "rejected": 1,
-        "soft_rejected": 0,
+        "soft_rejected": 1,
     }
     assert report.skipped == {"onboarding_agents_without_outcome": 1, "units_expired": 1}
-    assert report.recorded == ledger.head() == 27  # a failed onboarding is two grants
+    assert report.recorded == ledger.head() == 28  # a failed onboarding is two grants
     assert reasons(report) == {
         ("workers", "provider_type", "unknown provider 'inhouse' (the ledger takes workers of mturk, mturk_sandbox, prolific, mock); the worker's rows are not imported"),
         ("workers", "worker_name", "'a1lowercase' is not an MTurk worker id"),
@@ -154,12 +154,10 @@ def test_a_mephisto_directory_becomes_history(ledger: Ledger, clock: Clock, tmp_
         ("granted_qualifications", "qualification_id", "qualification not imported"),
         ("granted_qualifications", "worker_id", "worker not imported"),
         ("worker_review", "bonus", "bonuses are not kept by the ledger"),
-        ("units", "status", "soft rejection is not yet representable in the ledger"),
     }  # fmt: skip
     (too_large,) = [p for p in report.problems if p.column == "value"]
     assert (too_large.table, too_large.value) == ("granted_qualifications", 2**40)
-    (soft,) = [p for p in report.problems if p.table == "units"]
-    assert (soft.row_id, soft.value) == (str(ids["unit_m"]), "soft_rejected")
+    assert not [p for p in report.problems if p.table == "units"]
     workers_lost = [p.value for p in report.problems if p.column == "worker_id"]
     assert sorted(workers_lost) == sorted([ids["inhouse"], ids["twin"]])
 
@@ -205,11 +203,20 @@ def test_a_mephisto_directory_becomes_history(ledger: Ledger, clock: Clock, tmp_
     # Units: submissions under the provider's ids where the datastore has them.
     assert (ledger.stats(A).submitted, ledger.stats(A).approved) == (2, 1)
     assert (ledger.stats(P).submitted, ledger.stats(P).rejected) == (1, 1)
-    assert (ledger.stats(M).submitted, ledger.stats(M).reviewed) == (1, 0)
+    # Soft-rejected: paid, below the bar (SubmissionSoftRejected at the review's time).
+    assert (ledger.stats(M).submitted, ledger.stats(M).soft_rejected) == (1, 1)
+    (soft,) = [e for e in ledger.history(M) if e.type == "SubmissionSoftRejected"]
+    assert (soft.submission, soft.occurred_at) == (
+        f"mephisto-unit-{ids['unit_m']}",
+        at("2024-04-08"),
+    )
     submitted = {e.submission for e in ledger.history(A) if e.type == "SubmissionRecorded"}
     assert "3ASSIGNMENT0001" in submitted
+    # A Prolific rejection Mephisto made with a short note and no category: history, as
+    # Mephisto kept it (a new one would need 100 characters and a category).
     assert any(
         e.type == "SubmissionRejected" and e.feedback == "wrong" and e.submission == "64f0c0ffee0000000000abcd"
+        and e.occurred_at == at("2024-04-07")
         for e in ledger.history(P)
     )  # fmt: skip
     (approval,) = [e for e in ledger.history(A) if e.type == "SubmissionApproved"]
@@ -247,10 +254,51 @@ def test_a_dry_run_writes_nothing_and_reports_everything(ledger: Ledger, tmp_pat
     dry = import_mephisto(ledger, tmp_path / "data", dry_run=True)
     assert exported(ledger) == before
     assert dry.dry_run
-    assert dry.recorded == 26
+    assert dry.recorded == 27
     real = import_mephisto(ledger, tmp_path / "data")
     assert {**dry.to_json(), "dry_run": False} == real.to_json()
-    assert ledger.head() == 1 + 26
+    assert ledger.head() == 1 + 27
+
+
+def test_rejections_and_soft_rejections_are_history_as_mephisto_kept_them(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    """A rejection Mephisto made without a note (which `reject` refuses for an MTurk worker
+    today: MTurk wants feedback) and one with a short note on Prolific (Prolific wants 100
+    characters and a category) are recorded as they were, with their times; soft-rejected
+    units are soft rejections; a second import finds every review recorded."""
+    m = MephistoDir(tmp_path / "data")
+    a = m.worker("A1B2C3D4E5F6G7", "mturk")
+    p = m.worker("5f3c2a1b9d8e7f6a5b4c3d2e", "prolific")
+    run = m.task_run("label", provider="mturk")
+    silent = m.unit(a, run, "rejected", provider="mturk", accepted="2024-05-01 00:00:00")
+    m.mturk_hit(silent, "3ASSIGNMENTSILENT")
+    m.review(a, unit=silent, task=run[0], status="rejected", created="2024-05-02 00:00:00")
+    short = m.unit(p, run, "rejected", provider="prolific", accepted="2024-05-01 00:00:00")
+    m.review(
+        p, unit=short, task=run[0], status="rejected", note="no", created="2024-05-03 00:00:00"
+    )
+    soft = m.unit(a, run, "soft_rejected", provider="mturk", accepted="2024-05-01 00:00:00")
+    m.review(a, unit=soft, task=run[0], status="soft_rejected", note="meh",
+             created="2024-05-04 00:00:00")  # fmt: skip
+    m.close()
+    report = import_mephisto(ledger, tmp_path / "data")
+    assert report.problems == []
+    assert (report.counts["rejected"], report.counts["soft_rejected"]) == (2, 1)
+    reviews = sorted(
+        (e.type, e.submission, e.feedback, e.occurred_at)
+        for worker in (A, P)
+        for e in ledger.history(worker)
+        if e.type in ("SubmissionRejected", "SubmissionSoftRejected")
+    )
+    assert reviews == [
+        ("SubmissionRejected", "3ASSIGNMENTSILENT", None, at("2024-05-02")),
+        ("SubmissionRejected", f"mephisto-unit-{short}", "no", at("2024-05-03")),
+        ("SubmissionSoftRejected", f"mephisto-unit-{soft}", "meh", at("2024-05-04")),
+    ]
+    assert (ledger.stats(A).rejected, ledger.stats(A).soft_rejected) == (1, 1)
+    again = import_mephisto(ledger, tmp_path / "data")
+    assert (again.recorded, again.problems) == (0, [])
 
 
 def test_changes_made_in_mephisto_since_are_recorded_by_the_next_import(
@@ -327,12 +375,14 @@ def test_the_command_reports_and_check_admits_whom_mephisto_admits(
     done = cli.invoke(app, ["import-mephisto", str(tmp_path / "data"), "--json"])
     assert done.exit_code == 0, done.stderr
     document = orjson.loads(done.stdout)
-    assert document["recorded"] == 27
+    assert document["recorded"] == 28
+    assert document["counts"]["soft_rejected"] == 1
     assert set(document["problems"][0]) == {"table", "row_id", "column", "value", "reason"}
     human = cli.invoke(app, ["import-mephisto", str(tmp_path / "data")])
     assert human.exit_code == 0
     assert human.stdout.splitlines()[-1] == "recorded 0 new event(s)"
-    assert f"units row {ids['unit_m']}, status='soft_rejected': soft rejection" in human.stdout
+    assert "granted_qualifications row" in human.stdout  # what it could not take, each time
+    assert "value=1099511627776: 1099511627776 is outside the 32-bit range" in human.stdout
 
     mephisto_rules = [
         {"qualification_name": "onb", "comparator": "EqualTo", "value": 1},

@@ -29,7 +29,7 @@ import pytest
 from crowdledger import Ledger
 from crowdledger.adapters.store.sql_views import SqlViews
 
-from .conftest import W1, W2, W3, Clock
+from .conftest import REJECTION, W1, W2, W3, Clock
 
 SCRIPT = str(Path(sys.executable).with_name("crowdledger"))
 NOTICE = "waiting for the ledger's write lock (held by another process)..."
@@ -269,7 +269,7 @@ def test_a_reader_behind_the_log_answers_at_its_head_without_the_lock(
         writer.block(W1, scope="project:x", until=clock.now.replace(year=2030), reason="r")
         writer.approve("s1")
         writer.record_submission(W2, task="t2", submission="s2")
-        writer.reject("s2")
+        writer.reject("s2", **REJECTION)
         head = writer.head()
         with writer._db.transaction(write=True):  # held: the reader cannot catch up
             started = time.monotonic()

@@ -16,10 +16,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crowdledger import CommandRefused, Ledger
+from crowdledger import CommandRefused, InvalidInputError, Ledger
 from crowdledger.adapters.store.schema import READ_MODEL_TABLES
+from crowdledger.domain.errors import BatchError
 
-from .conftest import W1, W2, W3, Clock, fresh_postgres_url
+from .conftest import REJECTION, W1, W2, W3, Clock, fresh_postgres_url
 
 WORKERS = [W1, W2, W3]
 QUALS = ["english", "quality_score", "onboarding-failed"]
@@ -70,6 +71,21 @@ commands = st.one_of(
     ),
     st.builds(lambda s: Command("approve", (s,)), st.sampled_from(SUBMISSIONS)),
     st.builds(lambda s: Command("reject", (s,)), st.sampled_from(SUBMISSIONS)),
+    # The review loop: soft rejections, flags, many ids at once, bonuses.
+    st.builds(lambda s: Command("soft_reject", (s,)), st.sampled_from(SUBMISSIONS)),
+    st.builds(lambda s: Command("flag", (s,)), st.sampled_from(SUBMISSIONS)),
+    st.builds(lambda s: Command("unflag", (s,)), st.sampled_from(SUBMISSIONS)),
+    st.builds(
+        lambda ss: Command("approve_many", (tuple(ss),)),
+        st.lists(st.sampled_from(SUBMISSIONS), min_size=1, max_size=3, unique=True),
+    ),
+    st.builds(
+        lambda w, s, cents, k: Command("bonus", (w, s, cents, k)),
+        st.sampled_from(WORKERS),
+        st.sampled_from(SUBMISSIONS),
+        st.integers(1, 500),
+        st.sampled_from([None, "b1", "b2"]),
+    ),
     st.builds(lambda h: Command("wait", (h,)), st.integers(1, 30)),
 )
 
@@ -94,15 +110,32 @@ def run(ledger: Ledger, clock: Clock, command: Command) -> None:
             ledger.unblock(args[0], scope=args[1])
         elif kind == "submit":
             ledger.record_submission(
-                args[0], task=args[2], submission=args[1], answer={"n": len(args[1])}
+                args[0],
+                task=args[2],
+                submission=args[1],
+                answer={"n": len(args[1])},
+                accepted_at=clock.now - timedelta(seconds=len(args[2]) + clock.now.minute),
             )
         elif kind == "approve":
             ledger.approve(args[0])
         elif kind == "reject":
-            ledger.reject(args[0])
+            ledger.reject(args[0], **REJECTION)
+        elif kind == "soft_reject":
+            ledger.soft_reject(args[0], feedback="below the bar")
+        elif kind == "flag":
+            ledger.flag(args[0], reason="look at it")
+        elif kind == "unflag":
+            ledger.unflag(args[0])
+        elif kind == "approve_many":
+            ledger.approve(list(args[0]))
+        elif kind == "bonus":
+            ledger.bonus(
+                args[0], amount=f"{args[2] / 100:.2f}", submission=args[1], reason="well done",
+                key=args[3],
+            )  # fmt: skip
         elif kind == "wait":
             clock.advance(hours=args[0])
-    except CommandRefused:
+    except (CommandRefused, BatchError, InvalidInputError):
         assert ledger.head() == head, f"refused {command} but the log grew"
     clock.advance(seconds=1)
 
@@ -134,11 +167,22 @@ def api_view(ledger: Any, workers: list[str]) -> dict[str, Any]:
     }
 
 
+def review_view(ledger: Ledger) -> dict[str, Any]:
+    """The review's read models through the API: the queue and the statistics."""
+    return {
+        "queue": ledger.review_queue(),
+        "stats": {w: dict(ledger.review_stats(worker=w)) for w in WORKERS},
+        "tasks": {t: dict(ledger.review_stats(task=t)) for t in ("t1", "t2")},
+        "all": dict(ledger.review_stats()),
+    }
+
+
 def check_replays(ledger: Ledger, clock: Clock, tmp: Path, sequence: list[Command]) -> None:
     for command in sequence:
         run(ledger, clock, command)
     incremental = tables(ledger)
     api = api_view(ledger, WORKERS)
+    review = review_view(ledger)
 
     # The in-memory replay used for point-in-time queries agrees with the SQL views.
     assert api_view(ledger.as_of(clock.now), WORKERS) == api
@@ -146,6 +190,7 @@ def check_replays(ledger: Ledger, clock: Clock, tmp: Path, sequence: list[Comman
     # A full rebuild reproduces the incremental read models row for row.
     ledger.rebuild()
     assert tables(ledger) == incremental
+    assert review_view(ledger) == review
 
     # An export/import round trip reproduces the same state in another ledger.
     exported = tmp / "export.jsonl"
@@ -154,6 +199,7 @@ def check_replays(ledger: Ledger, clock: Clock, tmp: Path, sequence: list[Comman
         assert copy.import_(exported).added == ledger.head()
         assert tables(copy) == incremental
         assert api_view(copy, WORKERS) == api
+        assert review_view(copy) == review
         assert copy.import_(exported).added == 0, "importing twice records nothing new"
 
 

@@ -212,7 +212,7 @@ PROBLEMS: list[tuple[object, list[tuple[str, str, str]]]] = [
                 "review[0].zzz",
                 "unknown_key",
                 "'zzz' is not a key here (keys: name, tasks, assignments_required, "
-                "agreements_required, agree_on, tolerance, review_after, losers, feedback, gold)",
+                "agreements_required, agree_on, tolerance, review_after, losers, feedback, gold, rejection_category)",
             )
         ],
     ),

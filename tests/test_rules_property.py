@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from crowdledger import CommandRefused, Ledger, RuleSet
 
-from .conftest import Clock
+from .conftest import REJECTION, Clock
 from .reference import RefState, eligible
 
 WORKERS = [
@@ -191,7 +191,7 @@ def run(
             status[n] = (w, "approved")
         elif kind == "reject":
             _, n = command
-            ledger.reject(f"s{n}")
+            ledger.reject(f"s{n}", **REJECTION)
             w, _was = status[n]
             ref.rejected[w] = ref.rejected.get(w, 0) + 1
             status[n] = (w, "rejected")

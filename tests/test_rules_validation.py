@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -184,6 +185,97 @@ def test_rules_check_and_the_ledger_report_everything_at_once(
     with Ledger.open(ledger_url) as ledger, pytest.raises(RuleSetError) as caught:
         ledger.check(W1, path)
     assert codes(caught.value) == MIXED_PROBLEMS
+
+
+RULE_FILE_COMMANDS = [
+    ["rules", "check", "{path}"],
+    ["check", W1, "--rules", "{path}"],
+    ["check", W1, "--rules", "{path}", "--as-of", "2026-01-01T00:00:00Z"],
+    ["eligible", "--rules", "{path}"],
+    ["eligible", "--rules", "{path}", "--as-of", "2026-01-01T00:00:00Z"],
+    ["automations", "install", "--rules", "{path}"],
+    ["sync", "plan", "--provider", "mturk", "--rules", "{path}"],
+    ["sync", "apply", "--provider", "mturk", "--rules", "{path}"],
+    ["sync", "pull", "--provider", "mturk", "--rules", "{path}"],
+    ["sync", "plan", "--provider", "prolific", "--rules", "{path}"],
+]
+
+
+@pytest.mark.parametrize("command", RULE_FILE_COMMANDS, ids=lambda c: " ".join(c[:2]))
+def test_every_command_that_reads_a_rule_file_reports_every_problem_at_once(
+    command: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Loading the file before the ledger was open, then checking the names, showed the
+    unknown qualifications only once the structural errors were fixed (``check``,
+    ``eligible``, ``automations install`` and the sync commands did)."""
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    monkeypatch.setenv("CROWDLEDGER_DB", url)
+    monkeypatch.setenv("PROLIFIC_TOKEN", "not-used")
+    cli = CliRunner()
+    for name in ("english", "quality_score"):
+        assert cli.invoke(app, ["define", name]).exit_code == 0
+    path = tmp_path / "mixed.yaml"
+    path.write_text(MIXED)
+    with Ledger.open(url) as ledger:
+        before = ledger.head()
+    result = cli.invoke(app, [part.format(path=path) for part in command])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.splitlines()
+    assert [line.removeprefix("Error: ").split(": ")[2] for line in lines] == [
+        code for code, _line, _path in MIXED_PROBLEMS
+    ], result.stderr
+    with Ledger.open(url) as ledger:
+        assert ledger.head() == before  # nothing recorded
+
+
+@pytest.mark.parametrize(
+    "call",
+    ["check", "check_as_of", "eligible", "eligible_as_of", "install"],
+)
+def test_every_library_entry_that_takes_a_rule_path_reports_every_problem_at_once(
+    call: str, ledger: Ledger, tmp_path: Path
+) -> None:
+    ledger.define("english")
+    ledger.define("quality_score")
+    path = tmp_path / "mixed.yaml"
+    path.write_text(MIXED)
+    past = datetime.now(UTC)
+    entries = {
+        "check": lambda: ledger.check(W1, path),
+        "check_as_of": lambda: ledger.check(W1, path, as_of=past),
+        "eligible": lambda: ledger.eligible_workers(path),
+        "eligible_as_of": lambda: ledger.eligible_workers(path, as_of=past),
+        "install": lambda: ledger.install_automations(path),
+    }
+    with pytest.raises(RuleSetError) as caught:
+        entries[call]()
+    assert codes(caught.value) == MIXED_PROBLEMS
+
+
+def test_a_writer_without_a_ledger_checks_the_file_and_creates_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``automations install`` and ``sync apply`` create a ledger as every write does,
+    but not for a rule file they refuse: the file is checked against an empty ledger."""
+    database = tmp_path / "ledger.db"
+    monkeypatch.setenv("CROWDLEDGER_DB", f"sqlite:///{database}")
+    path = tmp_path / "mixed.yaml"
+    path.write_text(MIXED)
+    cli = CliRunner()
+    for command in (["automations", "install"], ["sync", "apply", "--provider", "mturk"]):
+        result = cli.invoke(app, [*command, "--rules", str(path)])
+        assert result.exit_code == 2, result.output
+        assert "unknown_qualification" in result.stderr
+        assert "invalid_comparator" in result.stderr
+        assert not database.exists()
+    result = cli.invoke(app, ["check", W1, "--rules", str(path)])
+    assert result.exit_code == 2  # a reader: the file's own problems first ...
+    assert "invalid_comparator" in result.stderr
+    path.write_text("name: r\n")
+    result = cli.invoke(app, ["check", W1, "--rules", str(path)])
+    assert result.exit_code == 3  # ... then that there is no ledger
+    assert "no ledger at" in result.stderr
+    assert not database.exists()
 
 
 # -- 3. a rule set without a name --------------------------------------------------------------

@@ -556,3 +556,44 @@ def test_an_httpx_client_is_built_with_timeouts() -> None:
     client = prolific_client(TOKEN)
     assert client.timeout == httpx.Timeout(10.0)
     assert client.headers["Authorization"] == f"Token {TOKEN}"
+
+
+def test_an_old_ledgers_unredacted_error_never_leaves_the_ledger(
+    tmp_path: Path, aws: None, server: FakeMTurkServer
+) -> None:
+    """An error stored before redaction existed stays in the log (it is never rewritten)
+    and comes along in an older ledger's export; every way out redacts it: ``export``,
+    ``history --json``, ``sync status`` (text and JSON; imported outbox events are
+    history there, so it has nothing of them to show)."""
+    db, rules = prepare(tmp_path, workers=1)
+    server.fake.fail_next("AssociateQualificationWithWorker", kind="request_error", times=10)
+    assert invoke(db, "sync", "apply", *mturk_options(rules, server)).exit_code == 4
+    exported = tmp_path / "old.jsonl"
+    assert invoke(db, "export", "-o", str(exported)).exit_code == 0
+    # As an older version wrote it: no hash chain, and the raw error text.
+    leaked = f"refused: Authorization: Token {TOKEN} (key {ACCESS_KEY})"
+    lines = []
+    for line in exported.read_text().splitlines():
+        doc = json.loads(line)
+        doc.pop("hash")
+        if doc["type"] == "ProviderCommandFailed" and doc.get("worker"):
+            doc["error"] = leaked
+            worker = doc["worker"]
+        lines.append(json.dumps(doc))
+    exported.write_text("\n".join(lines) + "\n")
+    copy = f"sqlite:///{tmp_path / 'copy.db'}"
+    assert invoke(copy, "import", str(exported)).exit_code == 0
+    with Ledger.open(copy) as ledger:  # the log keeps what it was given
+        assert any(TOKEN in getattr(e, "error", "") for e in ledger.history(worker))
+    again = tmp_path / "again.jsonl"
+    assert invoke(copy, "export", "-o", str(again)).exit_code == 0
+    shown = {"export": again.read_text()}
+    for args in (["history", worker, "--json"], ["sync", "status"], ["sync", "status", "--json"]):
+        result = invoke(copy, *args)
+        assert result.exit_code == 0, result.output
+        shown[" ".join(args)] = result.output
+    for name, text in shown.items():
+        assert TOKEN not in text, name
+        assert ACCESS_KEY not in text, name
+    assert REDACTED in shown["export"]
+    assert REDACTED in shown[f"history {worker} --json"]

@@ -40,6 +40,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from crowdledger.adapters.audit.errors import AuditInputError, TamperingDetected
 from crowdledger.adapters.audit.keys import key_id as key_id_of
+from crowdledger.adapters.audit.keys import read_file
 
 __all__ = [
     "CHECKPOINT_VERSION",
@@ -216,8 +217,7 @@ def verify_checkpoint(checkpoint: Checkpoint, public_key: Ed25519PublicKey) -> N
 def load_checkpoint(path: str | Path) -> Checkpoint:
     """Read and parse the checkpoint file ``path`` (form only; then :func:`verify_checkpoint`)."""
     path = Path(path)
-    with path.open("rb") as file:
-        data = file.read(_MAX_DOCUMENT + 1)
+    data = read_file(path, _MAX_DOCUMENT)
     if len(data) > _MAX_DOCUMENT:
         raise AuditInputError("is too large to be a checkpoint", path=str(path))
     return parse_checkpoint(data, path=str(path))

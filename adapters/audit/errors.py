@@ -31,6 +31,10 @@ KINDS = (
     "signature",  # a checkpoint's signature does not verify (a field changed, forged)
     "key",  # signed with another key than the one given
     "proof",  # an inclusion or consistency proof does not verify
+    # the database beyond the log (ledger_audit)
+    "read_model",  # a read model differs from a replay of the log
+    # an export file (transfer/export_chain.py)
+    "file",  # a line of an export no longer matches its hash
 )
 
 

@@ -105,9 +105,20 @@ def create_key(path: str | Path) -> str:
     return key_id(private_key.public_key())
 
 
+def read_file(path: Path, limit: int) -> bytes:
+    """At most ``limit + 1`` bytes of ``path``; an error reading it names the file (a
+    read that fails after the open, /proc/self/mem say, raises OSError without a name)."""
+    try:
+        with path.open("rb") as file:
+            return file.read(limit + 1)
+    except OSError as exc:
+        if exc.filename is not None:
+            raise
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
+
+
 def _read_pem(path: Path) -> bytes:
-    with path.open("rb") as file:
-        data = file.read(_MAX_KEY_FILE + 1)
+    data = read_file(path, _MAX_KEY_FILE)
     if len(data) > _MAX_KEY_FILE or b"-----BEGIN " not in data:
         raise AuditInputError("is not a PEM key file", path=str(path))
     return data

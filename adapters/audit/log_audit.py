@@ -46,6 +46,7 @@ def audit_log(
     public_key: Ed25519PublicKey | None = None,
     progress: Callable[[int], None] | None = None,
     every: int = 100_000,
+    require_hashes: bool = False,
 ) -> AuditReport:
     """Verify ``rows`` (position order, from 1) and that they extend every checkpoint.
 
@@ -54,7 +55,8 @@ def audit_log(
     :class:`TamperingDetected` at the first problem: a chain break (``changed``,
     ``missing``, ``inserted``, ``reordered``), a checkpoint's root not matched at its
     position (``rewritten``) or not reached (``truncated``). ``progress(count)`` is
-    called every ``every`` rows.
+    called every ``every`` rows. With ``require_hashes``, a row without a stored hash
+    is tampering (``changed``): a ledger stores one for every row.
     """
     if public_key is not None:
         for checkpoint in checkpoints:
@@ -83,6 +85,13 @@ def audit_log(
     settle()  # a checkpoint of the empty log
     accepted = 0
     for position, originator_id, version, topic, state, stored in rows:
+        if stored is None and require_hashes:
+            raise TamperingDetected(
+                "changed",
+                "the row has no stored hash (it was removed, or the row was written by "
+                "something other than crowdledger)",
+                position,
+            )
         broken = verifier.feed((position, originator_id, version, topic, state), stored)
         if broken is not None:
             raise broken.error()

@@ -56,6 +56,7 @@ _READS = "crowdledger.adapters.cli.reads"
 _STORE = "crowdledger.adapters.cli.store_commands"
 _RULES = "crowdledger.adapters.cli.rules_commands"
 _AUDIT = "crowdledger.adapters.cli.audit_commands"
+_REVIEW = "crowdledger.adapters.cli.review_commands"
 
 COMMANDS: dict[str, Entry] = {
     "define": Entry(
@@ -78,8 +79,26 @@ COMMANDS: dict[str, Entry] = {
     "record-submission": Entry(
         _WRITES, "commands", "Record that WORKER submitted work for a task."
     ),
-    "approve": Entry(_WRITES, "commands", "Approve SUBMISSION (also overturns a rejection)."),
-    "reject": Entry(_WRITES, "commands", "Reject SUBMISSION."),
+    "approve": Entry(
+        _WRITES, "commands", "Approve SUBMISSIONs, or --all of a task (also overturns a rejection)."
+    ),
+    "reject": Entry(
+        _WRITES,
+        "commands",
+        "Reject SUBMISSIONs, or --all of a task (MTurk needs --feedback; Prolific --category too).",
+    ),
+    "soft-reject": Entry(
+        _REVIEW, "commands", "Soft-reject SUBMISSIONs: paid, but below the quality bar."
+    ),
+    "bonus": Entry(
+        _REVIEW, "commands", "Award WORKER a bonus for a submission; prints the bonus's event id."
+    ),
+    "review": Entry(
+        _REVIEW,
+        "review_app",
+        "Review submissions: the queue, a run of the rule file's policies, flags, statistics.",
+        group=True,
+    ),
     "show": Entry(
         _READS,
         "commands",
@@ -95,6 +114,11 @@ COMMANDS: dict[str, Entry] = {
     "eligible": Entry(_READS, "commands", "List every known worker the rules admit."),
     "init": Entry(_STORE, "commands", "Create an empty ledger at --db (again: says it exists)."),
     "export": Entry(_STORE, "commands", "Write every event as JSON Lines, in record order."),
+    "erase": Entry(
+        "crowdledger.adapters.cli.erase_commands",
+        "commands",
+        "Erase WORKER's personal data from an encrypted ledger by destroying their key.",
+    ),
     "import": Entry(
         _STORE, "commands", "Append the events of FILE (what export wrote); all or nothing."
     ),
@@ -127,11 +151,61 @@ COMMANDS: dict[str, Entry] = {
         "commands",
         "Check a proof against a signed checkpoint, offline (exit 5: it does not hold).",
     ),
+    "verify": Entry(
+        _AUDIT,
+        "commands",
+        "Recompute the hash chain and check the read models (exit 5: tampering found).",
+    ),
+    "checkpoint": Entry(
+        _AUDIT,
+        "commands",
+        "Sign the Merkle root of the log as it stands, to keep outside the database.",
+    ),
+    "prove": Entry(
+        _AUDIT,
+        "commands",
+        "Print the inclusion proof of EVENT_ID under a checkpoint, for verify-proof.",
+    ),
+    # Archives in S3 (adapters/archive); `verify --archive` checks one.
+    "archive": Entry(
+        "crowdledger.adapters.cli.archive_commands",
+        "commands",
+        "Append the events recorded since the archive's end to it, in signed segments.",
+    ),
+    "restore": Entry(
+        "crowdledger.adapters.cli.archive_commands",
+        "commands",
+        "Rebuild an empty ledger from an archive, checking it as it is read (exit 5: tampered).",
+    ),
     "sync": Entry(
         "crowdledger.adapters.cli.sync_commands",
         "sync_app",
         "Keep MTurk and Prolific in line with the ledger: "
         "plan, apply, status, pull, ingest, cancel.",
+        group=True,
+    ),
+    "ingest": Entry(
+        "crowdledger.adapters.cli.review_provider_commands",
+        "ingest_commands",
+        "Record work from the provider once each: MTurk notifications from SQS, or HITs "
+        "and studies.",
+    ),
+    "serve": Entry(
+        "crowdledger.adapters.cli.web_commands",
+        "commands",
+        "Serve the review web app and the HTTP API (on 127.0.0.1:8765 unless told).",
+    ),
+    "tokens": Entry(
+        "crowdledger.adapters.cli.web_commands",
+        "tokens_app",
+        "Manage the access tokens of the web app and the HTTP API.",
+        group=True,
+    ),
+    "notifications": Entry(
+        "crowdledger.adapters.cli.review_provider_commands",
+        "notifications_app",
+        "Configure the providers to tell crowdledger about new work: MTurk to SQS, Prolific "
+        "webhooks.",
         group=True,
     ),
 }

@@ -26,7 +26,11 @@ from pathlib import Path
 from crowdledger.domain.errors import InvalidInputError, quoted
 from crowdledger.domain.identifiers import check_text, check_value, parse_worker
 
-__all__ = ["BulkRow", "Problem", "read_rows"]
+__all__ = ["MAX_BYTES", "BulkRow", "Problem", "read_rows"]
+
+# A bulk file is read whole; this bounds it (about two million rows of MTurk's worker
+# file) so that a path such as /dev/zero is refused instead of filling the memory.
+MAX_BYTES = 128 << 20
 
 _BARE_MTURK = re.compile(r"A[A-Z0-9]{1,63}")
 _INTEGER = re.compile(r"[+-]?[0-9]{1,40}")
@@ -79,7 +83,13 @@ def _extra(kind: str, cell: str) -> int | str | None:
 
 def read_rows(path: Path, kind: str) -> tuple[list[BulkRow], list[Problem]]:
     """The rows of ``path`` (``kind``: ``value`` or ``reason``) and every problem found."""
-    data = path.read_bytes()
+    try:
+        with path.open("rb") as file:
+            data = file.read(MAX_BYTES + 1)
+    except OSError as exc:  # name the file, even where the OS error does not (EIO)
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
+    if len(data) > MAX_BYTES:
+        return [], [Problem(1, None, f"is larger than {MAX_BYTES:,} bytes; split it")]
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

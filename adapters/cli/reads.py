@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -20,7 +20,7 @@ from crowdledger.adapters.cli.support import (
     say,
 )
 from crowdledger.adapters.cli.text import printable
-from crowdledger.adapters.ledger.reads import ReadAPI
+from crowdledger.adapters.ledger.reads import ReadAPI, show_document
 from crowdledger.adapters.store.codec import event_to_document
 from crowdledger.domain.errors import InvalidInputError
 from crowdledger.domain.identifiers import GLOBAL_SCOPE
@@ -33,25 +33,8 @@ __all__ = ["commands"]
 commands = command_group()
 
 
-def _show_document(view: ReadAPI, worker: str) -> dict[str, Any]:
-    blocks = view.blocks(worker)
-    return {
-        "worker": worker,
-        "qualifications": view.qualifications(worker),
-        "blocked": view.is_blocked(worker),
-        "blocks": [
-            {
-                "scope": b.scope,
-                "until": None if b.until is None else b.until.isoformat(),
-                "since": b.occurred_at.isoformat(),
-                "actor": b.actor,
-                "reason": b.reason,
-                "position": b.position,
-            }
-            for b in blocks
-        ],
-        "stats": dict(view.stats(worker)),
-    }
+# What `show --json` prints; the HTTP API's GET /api/v1/workers/{worker} serves the same.
+_show_document = show_document
 
 
 @commands.command()
@@ -98,7 +81,9 @@ def history(worker: WorkerArg, as_json: AsJson = False) -> None:
     """Every event about WORKER, oldest first."""
     with opened(create=False) as ledger:
         events = ledger.history(worker)
-    docs = [event_to_document(e) for e in events]
+    from crowdledger.adapters.sync.redaction import redacted_document
+
+    docs = [redacted_document(event_to_document(e)) for e in events]
     if as_json:
         emit_json(docs)
         return
@@ -185,11 +170,10 @@ def check(
     as_json: AsJson = False,
 ) -> None:
     """Decide whether WORKER may work under the rules, and say why (exit 1: not eligible)."""
-    from crowdledger.adapters.ledger.rule_files import RuleSet  # yaml, pydantic: only here
+    from crowdledger.adapters.cli.rules_input import opened_with_rules  # yaml, pydantic: only here
 
-    ruleset = RuleSet.load(rules)
     when = parse_time(as_of, "as_of")
-    with opened(create=False) as ledger:
+    with opened_with_rules(rules) as (ledger, ruleset):
         decision = ledger.check(worker, ruleset, as_of=when)
     if as_json:
         emit_json(decision.model_dump(mode="json"))
@@ -231,11 +215,10 @@ def eligible(
     as_json: AsJson = False,
 ) -> None:
     """List every known worker the rules admit."""
-    from crowdledger.adapters.ledger.rule_files import RuleSet  # yaml, pydantic: only here
+    from crowdledger.adapters.cli.rules_input import opened_with_rules  # yaml, pydantic: only here
 
-    ruleset = RuleSet.load(rules)
     when = parse_time(as_of, "as_of")
-    with opened(create=False) as ledger:
+    with opened_with_rules(rules) as (ledger, ruleset):
         found = sorted(ledger.eligible_workers(ruleset, as_of=when))
     if as_json:
         emit_json(found)

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from crowdledger.adapters.cli.rules_input import opened_with_rules
 from crowdledger.adapters.cli.support import (
     Actor,
     AsJson,
@@ -19,7 +20,6 @@ from crowdledger.adapters.cli.support import (
     opened,
     say,
 )
-from crowdledger.adapters.ledger.rule_files import RuleSet
 
 __all__ = ["automations_app", "rules_app"]
 
@@ -33,16 +33,9 @@ def rules_check(
     file: Annotated[Path, typer.Argument(metavar="FILE", help="A rule file (YAML or JSON).")],
 ) -> None:
     """Check FILE: its form, and that every qualification it names is defined."""
-    from crowdledger.domain.errors import StoreError
-
-    try:
-        with opened(create=False) as ledger:
-            defined = list(ledger.definitions())
-    except StoreError:
-        RuleSet.load(file)  # what is wrong with the file itself comes first
-        raise
     # One pass: structure, names and automations, every problem sorted by place.
-    ruleset = RuleSet.load(file, defined=defined)
+    with opened_with_rules(file) as (_ledger, ruleset):
+        pass
     say(f"{file}: rule set {ruleset.name!r} is valid ({ruleset.digest})", err=True)
 
 
@@ -53,8 +46,7 @@ automations_app = command_group("Install, list and remove automations.")
 @handles_errors
 def automations_install(rules: RulesOption, actor: Actor = None, reason: Reason = None) -> None:
     """Make the automations declared in the rule file react to new events."""
-    ruleset = RuleSet.load(rules)
-    with opened() as ledger:
+    with opened_with_rules(rules, create=True) as (ledger, ruleset):
         event = ledger.install_automations(ruleset, actor=actor, reason=reason)
     if event is None:
         say(f"the automations of {ruleset.name!r} are already installed as they are", err=True)

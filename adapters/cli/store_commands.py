@@ -18,11 +18,30 @@ commands = command_group()
 
 @commands.command()
 @handles_errors
-def init() -> None:
+def init(
+    encrypt: Annotated[
+        bool,
+        typer.Option(
+            "--encrypt",
+            help="Encrypt each worker's personal data under a key of their own, so that "
+            "`erase` can destroy it (needs CROWDLEDGER_KEY or CROWDLEDGER_KEY_FILE).",
+        ),
+    ] = False,
+) -> None:
     """Create an empty ledger at --db (again: says it exists)."""
+    if encrypt:  # before anything is created
+        from crowdledger.adapters.ledger.erasure import require_kek
+
+        require_kek("init --encrypt")
     with opened(create=True) as ledger:
         done = "created an empty ledger at" if ledger.created else "a ledger already exists at"
-    say(f"{done} {ledger.url}", err=True)
+        tail = ""
+        if encrypt:
+            from crowdledger.adapters.ledger.erasure import attach_cipher
+
+            attach_cipher(ledger, encrypt=True)
+            tail = " (encrypted: keep its CROWDLEDGER_KEY apart from the database)"
+    say(f"{done} {ledger.url}{tail}", err=True)
 
 
 @commands.command()

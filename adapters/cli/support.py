@@ -4,7 +4,8 @@ Every command turns the library's errors into one ``Error:`` line on stderr and 
 exit status (listed in :mod:`crowdledger.adapters.cli.app`): 2 bad input, a refused
 command or usage (nothing was recorded); 3 the ledger database could not be opened or
 reached; 4 a provider refused or could not be reached. Anything else is a bug, which
-the root group reports as exit 70.
+the root group reports as exit 70. Tampering found (a broken hash chain, a checkpoint
+the log no longer extends, an export file edited) is exit 5.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 import orjson
 import typer
 
+from crowdledger.adapters.audit.errors import TamperingDetected
 from crowdledger.adapters.cli.state import STATE
 from crowdledger.adapters.cli.text import capped, printable
 from crowdledger.adapters.ledger.application import Ledger
@@ -76,6 +78,8 @@ def handles_errors(command: Callable[P, R]) -> Callable[P, R]:
             raise fail(redact(str(exc)), EXIT_STORE) from None
         except ProviderError as exc:
             raise fail(str(exc), EXIT_PROVIDER) from None
+        except TamperingDetected as exc:  # verify, checkpoints, proofs, an export's hashes
+            raise fail(str(exc), EXIT_TAMPERED) from None
         except RuleSetError as exc:  # one line per problem, each one located
             for problem in exc.problems[:-1]:
                 fail(str(problem))

@@ -18,6 +18,7 @@ from typing import Annotated, ParamSpec, TypeVar
 import typer
 
 from crowdledger.adapters.cli.progress import Quiet, progress
+from crowdledger.adapters.cli.rules_input import opened_with_rules
 from crowdledger.adapters.cli.support import (
     EXIT_PROVIDER,
     Actor,
@@ -32,7 +33,6 @@ from crowdledger.adapters.cli.support import (
     say,
 )
 from crowdledger.adapters.ledger.application import Ledger
-from crowdledger.adapters.ledger.rule_files import RuleSet
 from crowdledger.adapters.mturk.provider import (
     PRODUCTION_ENDPOINT,
     SANDBOX_ENDPOINT,
@@ -257,9 +257,8 @@ def sync_plan(
     study: Study = None,
 ) -> None:
     """Show the commands that would bring the provider in line; sends nothing."""
-    ruleset = RuleSet.load(rules)
     target = _Target(provider, sandbox, endpoint_url, actions_guarded, base_url, workspace, study)
-    with opened(create=False) as ledger:
+    with opened_with_rules(rules) as (ledger, ruleset):
         plan = target.sync(ledger).plan(ruleset)
     if as_json:
         emit_json(plan.to_json())
@@ -288,11 +287,10 @@ def sync_apply(
     """Check that the provider can be reached with these credentials, record the plan in
     the outbox and send everything pending. Exit 4 if a command failed or was left
     pending (or the provider cannot be reached: then nothing is queued)."""
-    ruleset = RuleSet.load(rules)
     target = _Target(
         provider, sandbox, endpoint_url, actions_guarded, base_url, workspace, study, actor, timeout
     )
-    with opened() as ledger:
+    with opened_with_rules(rules, create=True) as (ledger, ruleset):
         sync = target.sync(ledger)
         with progress(f"sending to {sync.target}", quiet=quiet) as bar:
 
@@ -361,7 +359,6 @@ def sync_pull(
 ) -> None:
     """Read the provider's state (every page) and report drift from what the ledger
     believes; changes nothing unless --record."""
-    ruleset = RuleSet.load(rules)
     target = _Target(
         provider,
         sandbox,
@@ -372,7 +369,7 @@ def sync_pull(
         actor=actor,
         timeout=timeout,
     )
-    with opened(create=False) as ledger:
+    with opened_with_rules(rules) as (ledger, ruleset):
         drift = target.sync(ledger).pull(ruleset, record=record)
     if as_json:
         emit_json(drift.to_json())

@@ -17,7 +17,6 @@ from crowdledger.adapters.cli.support import (
     QualArg,
     Reason,
     Scope,
-    SubmissionArg,
     WorkerArg,
     command_group,
     fail,
@@ -376,35 +375,90 @@ def parse_answer(text: str) -> dict[str, Any]:
     return payload
 
 
+Submissions = Annotated[
+    list[str] | None,
+    typer.Argument(
+        metavar="SUBMISSION...",
+        help="Assignment or submission ids (all or none).",
+        show_default=False,
+    ),
+]
+AllOfTask = Annotated[
+    bool, typer.Option("--all", help="Every submission of --task not reviewed yet.")
+]
+TaskOption = Annotated[str | None, typer.Option("--task", metavar="T", help="A task id.")]
+Feedback = Annotated[
+    str | None, typer.Option("--feedback", metavar="F", help="Shown to the worker.")
+]
+
+
+def _chosen(ledger: Any, submissions: list[str] | None, every: bool, task: str | None) -> list[str]:
+    """The submissions named, or with ``--all`` every one of ``--task`` not reviewed yet."""
+    if every:
+        if submissions:
+            raise UsageError("give SUBMISSION... or --all --task T, not both")
+        if task is None:
+            raise UsageError("--all needs --task T (the task whose submissions to review)")
+        return [item.submission for item in ledger.review_queue(task)]
+    if task is not None:
+        raise UsageError("--task goes with --all")
+    if not submissions:
+        raise _missing("SUBMISSION...")
+    return submissions
+
+
+def _reviewed(events: Any, done: str, task: str | None) -> None:
+    if isinstance(events, list):
+        if not events:
+            say(f"nothing waits for review in task {task}; nothing recorded", err=True)
+            return
+        first, last = events[0].position, events[-1].position
+        say(f"{done} {len(events)} submissions (events {first} to {last})", err=True)
+    else:
+        note(events, f"{done} {events.submission} by {events.worker}")
+
+
 @commands.command()
 @handles_errors
 def approve(
-    submission: SubmissionArg,
-    feedback: Annotated[
-        str | None, typer.Option("--feedback", metavar="TEXT", help="Shown to the worker.")
-    ] = None,
+    submissions: Submissions = None,
+    every: AllOfTask = False,
+    task: TaskOption = None,
+    feedback: Feedback = None,
     actor: Actor = None,
     reason: Reason = None,
     key: Key = None,
 ) -> None:
-    """Approve SUBMISSION (also overturns a rejection)."""
+    """Approve SUBMISSIONs, or --all of a task (also overturns a rejection)."""
     with opened() as ledger:
-        event = ledger.approve(submission, feedback=feedback, actor=actor, reason=reason, key=key)
-        note(event, f"approved {submission} by {event.worker}")
+        chosen = _chosen(ledger, submissions, every, task)
+        target = chosen[0] if len(chosen) == 1 and not every else chosen
+        events = ledger.approve(target, feedback=feedback, actor=actor, reason=reason, key=key)
+        _reviewed(events, "approved", task)
 
 
 @commands.command()
 @handles_errors
 def reject(
-    submission: SubmissionArg,
-    feedback: Annotated[
-        str | None, typer.Option("--feedback", metavar="TEXT", help="Shown to the worker.")
+    submissions: Submissions = None,
+    every: AllOfTask = False,
+    task: TaskOption = None,
+    feedback: Feedback = None,
+    category: Annotated[
+        str | None,
+        typer.Option(
+            "--category", metavar="C", help="Prolific's rejection_category, e.g. LOW_EFFORT."
+        ),
     ] = None,
     actor: Actor = None,
     reason: Reason = None,
     key: Key = None,
 ) -> None:
-    """Reject SUBMISSION."""
+    """Reject SUBMISSIONs, or --all of a task (MTurk needs --feedback; Prolific --category too)."""
     with opened() as ledger:
-        event = ledger.reject(submission, feedback=feedback, actor=actor, reason=reason, key=key)
-        note(event, f"rejected {submission} by {event.worker}")
+        chosen = _chosen(ledger, submissions, every, task)
+        target = chosen[0] if len(chosen) == 1 and not every else chosen
+        events = ledger.reject(
+            target, feedback=feedback, category=category, actor=actor, reason=reason, key=key
+        )
+        _reviewed(events, "rejected", task)

@@ -45,6 +45,7 @@ from crowdledger.adapters.ledger.commands import (
 from crowdledger.adapters.ledger.eligibility import EligibilityCache
 from crowdledger.adapters.ledger.follow import AutomationsActive, Follower, read_progress
 from crowdledger.adapters.ledger.reads import PastView, ReadAPI, worker_streams
+from crowdledger.adapters.ledger.review_commands import ReviewCommands
 from crowdledger.adapters.store.catch_up import BULK_BATCH, overlay
 from crowdledger.adapters.store.codec import decode_event
 from crowdledger.adapters.store.database import (
@@ -66,6 +67,7 @@ from crowdledger.adapters.store.schema import (
     views_ddl,
 )
 from crowdledger.adapters.store.sql_views import SqlPopulation, SqlReadModel, SqlViews
+from crowdledger.adapters.store.upgrade import UPGRADABLE, ensure_ledger_id, upgrade_log
 from crowdledger.adapters.store.url import StoreURL, default_url, parse_url
 from crowdledger.domain.aggregate import Context, LedgerAggregate
 from crowdledger.domain.automation_set import AutomationsInstalled, AutomationsRemoved
@@ -90,11 +92,7 @@ from crowdledger.domain.identifiers import (
 )
 from crowdledger.domain.ids import new_uuid4
 from crowdledger.domain.qualification_type import QualificationDefined
-from crowdledger.domain.submission import (
-    SubmissionApproved,
-    SubmissionRecorded,
-    SubmissionRejected,
-)
+from crowdledger.domain.submission import SubmissionRecorded
 from crowdledger.domain.worker_blocks import WorkerBlocked, WorkerUnblocked
 from crowdledger.domain.worker_qualification import (
     QualificationGranted,
@@ -104,6 +102,7 @@ from crowdledger.projections.read_model import ReadModel
 from crowdledger.projections.records import Definition
 
 if TYPE_CHECKING:  # the rules (pydantic models, yaml) are imported by the methods that use them
+    from crowdledger.adapters.ledger.erasure import Erasure
     from crowdledger.adapters.ledger.rule_files import RuleSetLike
     from crowdledger.adapters.transfer.import_file import ImportReport
     from crowdledger.rules.decision import Decision
@@ -177,7 +176,7 @@ def _check_answer(value: Any, path: str) -> None:
         raise InvalidInputError(path[:QUOTE_LIMIT], f"{value} is not a JSON number")
 
 
-class Ledger(ReadAPI):
+class Ledger(ReviewCommands, ReadAPI):
     """An event-sourced ledger of crowd workers' qualifications, blocks and submissions.
 
     Open one with :meth:`open`; use it as a context manager, or call :meth:`close`.
@@ -221,6 +220,7 @@ class Ledger(ReadAPI):
         lock_timeout: float | None = None,
         on_lock_wait: Callable[[], None] | None = None,
         max_clock_skew: timedelta | None = None,
+        encrypt: bool = False,
     ) -> Ledger:
         """Open the ledger at ``url``; with ``create`` (the default), make one if there is none.
 
@@ -243,6 +243,10 @@ class Ledger(ReadAPI):
         No command or import may record a time (``occurred_at``, ``submitted_at``, ...)
         more than ``max_clock_skew`` ahead of ``clock`` (default
         ``CROWDLEDGER_MAX_CLOCK_SKEW`` seconds, else 5 minutes); a block's ``until`` is free.
+
+        An encrypted ledger needs its key-encryption key in ``CROWDLEDGER_KEY`` (or the
+        file ``CROWDLEDGER_KEY_FILE``); ``encrypt=True`` makes a new, empty ledger an
+        encrypted one (adapters/ledger/erasure.py, README "Erasure").
         """
         parsed = parse_url(url or default_url())
         db = open_database(
@@ -254,6 +258,9 @@ class Ledger(ReadAPI):
         try:
             ledger = cls(db, parsed, clock=clock, max_clock_skew=max_clock_skew)
             ledger._prepare(create)
+            from crowdledger.adapters.ledger.erasure import attach_cipher
+
+            attach_cipher(ledger, encrypt=encrypt)
         except BaseException:
             db.close()
             raise
@@ -287,7 +294,7 @@ class Ledger(ReadAPI):
                     views_version = tx.views.scalar(
                         "SELECT value FROM cl_views_meta WHERE key = ?", ("views_version",)
                     )
-        if schema is not None and schema != SCHEMA_VERSION:
+        if schema is not None and schema not in (SCHEMA_VERSION, *UPGRADABLE):
             raise StoreError(
                 f"{self.url}: the database has schema version {schema}; "
                 f"this crowdledger writes version {SCHEMA_VERSION}"
@@ -317,14 +324,18 @@ class Ledger(ReadAPI):
             )
             meta |= dict(tx.views.execute("SELECT key, value FROM cl_views_meta").fetchall())
             schema = meta.get("schema_version")
-            if schema is not None and schema != SCHEMA_VERSION:
+            if schema is not None and schema not in (SCHEMA_VERSION, *UPGRADABLE):
                 raise StoreError(
                     f"{self.url}: the database has schema version {schema}; "
                     f"this crowdledger writes version {SCHEMA_VERSION}"
                 )
             if meta.get("views_version") != VIEWS_VERSION:
-                # The projector changed since these read models were built: start them again.
-                SqlViews.clear(tx.views)
+                # The projector changed since these read models were built: start them
+                # again, from tables of this version's shape.
+                SqlViews.recreate(tx.views, views_ddl(self._db.dialect))
+            # A log recorded before the hash chain gets its hashes, once (store/upgrade.py).
+            upgrade_log(tx.events, self._db.dialect)
+            ensure_ledger_id(tx.events)
             for cur, table, key, value in (
                 (tx.events, "cl_meta", "schema_version", SCHEMA_VERSION),
                 (tx.views, "cl_views_meta", "views_version", VIEWS_VERSION),
@@ -706,49 +717,6 @@ class Ledger(ReadAPI):
         assert isinstance(event, SubmissionRecorded)
         return event
 
-    def _review(
-        self, submission: str, action: str, feedback: str | None, context: Context
-    ) -> LedgerEvent | None:
-        check_text(submission, "submission", required=True, limit=500)
-        check_text(feedback, "feedback")
-
-        decide = decisions.review(submission, action == "approve", feedback)
-        return self._execute(context, {action: submission, "feedback": feedback}, decide)
-
-    def approve(
-        self,
-        submission: str,
-        *,
-        feedback: str | None = None,
-        actor: str | None = None,
-        reason: str | None = None,
-        occurred_at: datetime | None = None,
-        correlation_id: str | None = None,
-        key: str | None = None,
-    ) -> SubmissionApproved:
-        """Accept the work; also overturns an earlier rejection."""
-        context = self._context(actor, reason, occurred_at, correlation_id, key)
-        event = self._review(submission, "approve", feedback, context)
-        assert isinstance(event, SubmissionApproved)
-        return event
-
-    def reject(
-        self,
-        submission: str,
-        *,
-        feedback: str | None = None,
-        actor: str | None = None,
-        reason: str | None = None,
-        occurred_at: datetime | None = None,
-        correlation_id: str | None = None,
-        key: str | None = None,
-    ) -> SubmissionRejected:
-        """Refuse the work; only a submission not yet reviewed can be rejected."""
-        context = self._context(actor, reason, occurred_at, correlation_id, key)
-        event = self._review(submission, "reject", feedback, context)
-        assert isinstance(event, SubmissionRejected)
-        return event
-
     def record_onboarding(
         self,
         worker: str,
@@ -795,7 +763,7 @@ class Ledger(ReadAPI):
         from crowdledger.adapters.ledger.rule_files import as_ruleset
         from crowdledger.rules.automations import automations_of
 
-        ruleset = as_ruleset(rules)
+        ruleset = as_ruleset(rules, defined=self._current_definitions)
         ruleset.check_names(self._current_definitions())
         if not automations_of(ruleset.model):
             raise InvalidInputError(
@@ -1025,6 +993,14 @@ class Ledger(ReadAPI):
                 # A failed write or close (a full disk) names no file: name it.
                 raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
         return export_events(self, path, progress=progress)
+
+    def erase(self, worker: str, *, reason: str, actor: str | None = None) -> Erasure:
+        """Erase ``worker``'s personal data by destroying their data key (an encrypted
+        ledger only; README "Erasure"): the chain and checkpoints still verify, what
+        remains of their history is a pseudonym's, and a new grant starts a new worker."""
+        from crowdledger.adapters.ledger.erasure import erase_worker
+
+        return erase_worker(self, worker, reason=reason, actor=actor)
 
     def _run_waiting_automations(self) -> None:
         """Let automations react to events still waiting for them (recorded by a version

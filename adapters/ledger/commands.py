@@ -464,7 +464,7 @@ class decisions:  # noqa: N801 - a namespace of decision builders
             for outcome in outcomes:
                 command = outcome.command
                 stream = session.get(ProviderCommand, provider_command_stream(outcome.command_id))
-                if stream.status != "pending":
+                if stream.status not in ("pending", "unknown"):
                     continue
                 fields = _fact_fields(target, command)
                 if outcome.ok:
@@ -486,6 +486,37 @@ class decisions:  # noqa: N801 - a namespace of decision builders
                         **fields,
                     )
             return last
+
+        return decide
+
+    @staticmethod
+    def mark_provider_command_sent(
+        target: str, command_id: str, command: SyncCommand, detail: str | None
+    ) -> Decide:
+        """Record that a command that must not be repeated is being sent (its status
+        becomes ``unknown`` until its answer is recorded)."""
+        from crowdledger.domain.provider_command import ProviderCommand
+
+        def decide(session: Session, ctx: Context) -> LedgerEvent | None:
+            stream = session.get(ProviderCommand, provider_command_stream(command_id))
+            return stream.mark_sent(
+                ctx, command_id=command_id, detail=detail, **_fact_fields(target, command)
+            )
+
+        return decide
+
+    @staticmethod
+    def settle_provider_command(
+        target: str, command_id: str, command: SyncCommand, paid: bool, value: str | None
+    ) -> Decide:
+        """An operator's settlement of a command whose outcome is unknown."""
+        from crowdledger.domain.provider_command import ProviderCommand
+
+        def decide(session: Session, ctx: Context) -> LedgerEvent | None:
+            stream = session.get(ProviderCommand, provider_command_stream(command_id))
+            fields = _fact_fields(target, command)
+            fields["fact_value"] = value
+            return stream.settle(ctx, command_id=command_id, paid=paid, **fields)
 
         return decide
 

@@ -190,6 +190,10 @@ class Follower:
             if any(type(e).__name__ in _CONFIG_EVENTS for e in events):
                 raise AutomationsActive
             if events and self._quiet_upto is None:
+                # Under the write lock (a command that loaded no stream, e.g. a pull's
+                # observations, has not taken it yet on PostgreSQL): read before it,
+                # the flag could change before this command appends.
+                EventLog.take_lock(cur)
                 _position, active = read_progress(cur)
                 if active:
                     raise AutomationsActive

@@ -12,7 +12,7 @@ import difflib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -20,6 +20,7 @@ from crowdledger.adapters.store.catch_up import type_name
 from crowdledger.adapters.store.codec import decode_event
 from crowdledger.adapters.store.event_log import LogRow
 from crowdledger.adapters.store.sql_views import SqlReadModel
+from crowdledger.domain.bonus import bonus_name
 from crowdledger.domain.errors import UnknownQualificationError
 from crowdledger.domain.events import LedgerEvent
 from crowdledger.domain.identifiers import (
@@ -31,6 +32,7 @@ from crowdledger.domain.identifiers import (
 from crowdledger.domain.streams import (
     automation_failures_stream,
     provider_command_stream,
+    stream_uuid,
     submission_stream,
     worker_blocks_stream,
     worker_qualification_stream,
@@ -47,7 +49,7 @@ if TYPE_CHECKING:  # the rules (pydantic models, yaml) are imported by the metho
     from crowdledger.rules.decision import Decision
     from crowdledger.rules.population import Population
 
-__all__ = ["PastView", "ReadAPI", "worker_streams"]
+__all__ = ["PastView", "ReadAPI", "show_document", "worker_streams"]
 
 
 def worker_streams(model: SqlReadModel, worker: str) -> list:  # type: ignore[type-arg]
@@ -58,6 +60,7 @@ def worker_streams(model: SqlReadModel, worker: str) -> list:  # type: ignore[ty
         automation_failures_stream(worker),
         *(submission_stream(s) for s in model.submissions_of(worker)),
         *(provider_command_stream(c) for c in model.provider_commands_of(worker)),
+        *(stream_uuid(bonus_name(b)) for b in model.bonuses_of(worker)),
     ]
 
 
@@ -120,8 +123,11 @@ class ReadAPI(ABC):
             return model.stats(ref)
 
     def history(self, worker: str) -> list[LedgerEvent]:
-        """Every event about ``worker``, oldest first, each with its ``position``."""
-        return self._history(str(parse_worker(worker)))
+        """Every event about ``worker``, oldest first, each with its ``position``.
+
+        Not what an erased worker of the same id left (RecordErased, README "Erasure"):
+        a new grant to that id starts a new worker."""
+        return [e for e in self._history(str(parse_worker(worker))) if e.type != "RecordErased"]
 
     def workers(self) -> list[str]:
         """Every worker the ledger has seen, sorted."""
@@ -164,7 +170,7 @@ class ReadAPI(ABC):
         from crowdledger.adapters.ledger.rule_files import as_ruleset
         from crowdledger.rules.evaluate import decide
 
-        ruleset = as_ruleset(rules)
+        ruleset = as_ruleset(rules, defined=self._current_definitions)
         ref = str(parse_worker(worker))
         ruleset.check_names(self._current_definitions())
         with self._model(ref) as model:
@@ -175,7 +181,7 @@ class ReadAPI(ABC):
         from crowdledger.adapters.ledger.rule_files import as_ruleset
         from crowdledger.rules.population import eligible_workers
 
-        ruleset = as_ruleset(rules)
+        ruleset = as_ruleset(rules, defined=self._current_definitions)
         ruleset.check_names(self._current_definitions())
         with self._population() as (population, at):
             return eligible_workers(ruleset.model, population, at)
@@ -250,3 +256,26 @@ class PastView(ReadAPI):
 
     def _current_definitions(self) -> dict[str, Definition]:
         return self._ledger._current_definitions()
+
+
+def show_document(view: ReadAPI, worker: str) -> dict[str, Any]:
+    """What ``show --json`` prints (and ``GET /api/v1/workers/{worker}`` answers): the
+    worker's qualifications, blocks in force and statistics."""
+    blocks = view.blocks(worker)
+    return {
+        "worker": worker,
+        "qualifications": view.qualifications(worker),
+        "blocked": view.is_blocked(worker),
+        "blocks": [
+            {
+                "scope": b.scope,
+                "until": None if b.until is None else b.until.isoformat(),
+                "since": b.occurred_at.isoformat(),
+                "actor": b.actor,
+                "reason": b.reason,
+                "position": b.position,
+            }
+            for b in blocks
+        ],
+        "stats": dict(view.stats(worker)),
+    }

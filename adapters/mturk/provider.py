@@ -320,6 +320,12 @@ class MTurkProvider:
             unique_id="crowdledger-check-reply",
         )
 
+    @property
+    def review_source(self) -> str:
+        """The prefix of the idempotency keys ingestion from this account records under:
+        the reviews and bonuses of those submissions are carried out here."""
+        return f"mturk:{'sandbox' if self.sandbox else 'production'}:assignment:"
+
     def secrets(self) -> list[str]:
         """The client's credentials, to be redacted from anything MTurk says."""
         signer = getattr(self.client, "_request_signer", None)
@@ -424,6 +430,10 @@ class MTurkProvider:
                 return ""
             self.client.delete_worker_block(WorkerId=worker, Reason=context.reason)
             return None
+        if kind in ("review", "bonus"):
+            from crowdledger.adapters.mturk.review import carry_out_review
+
+            return carry_out_review(self.client, command)
         raise ProviderError(f"MTurk has no {kind} facts", code="Unsupported")
 
     def _owned_types(self, query: str | None = None) -> dict[str, str]:
@@ -550,7 +560,7 @@ class MTurkSync(Sync):
         Every type they name must have been created by an apply, and MTurk must hold what
         the ledger says it should: nothing of this gate pending, nothing left to plan
         (``allow_undelivered`` skips that second check)."""
-        ruleset = as_ruleset(rules)
+        ruleset = as_ruleset(rules, defined=self.ledger._current_definitions)
         gate = self.mturk.compile(ruleset)
         with self.ledger._reading() as (tx, _model):
             ids = ProviderFacts(tx.views).ids(self.target, "type")

@@ -352,6 +352,10 @@ class ProlificProvider:
         self.study = study
         self.target = prolific_target(api.base, workspace)
 
+    # The prefix of the idempotency keys ingestion records Prolific submissions under: the
+    # reviews and bonuses of those submissions are carried out here.
+    review_source = "prolific:submission:"
+
     def check(self) -> None:
         """One cheap read (``GET users/me/``): the token is accepted and the API is
         where the base URL says."""
@@ -383,10 +387,17 @@ class ProlificProvider:
     def send(self, batch: Sequence[QueuedCommand], context: SendContext) -> Iterator[Outcome]:
         def run_of(queued: QueuedCommand) -> tuple[str, str, str]:
             c = queued.command
+            if c.kind in ("review", "bonus"):
+                return ("review", "", "")  # consecutive reviews go together (bulk approve)
             return (c.kind, c.key, c.operation)
 
         for (kind, key, operation), grouped in groupby(batch, key=run_of):
             run = list(grouped)
+            if kind == "review":
+                from crowdledger.adapters.prolific.review import send_reviews
+
+                yield from send_reviews(self.api, run, context)
+                continue
             if kind == "member":
                 yield from self._members(key, operation, run, context)
                 continue

@@ -31,6 +31,7 @@ __all__ = [
     "encode_state",
     "event_from_document",
     "event_to_document",
+    "field_defaults",
     "field_specs",
     "json_default",
 ]
@@ -63,6 +64,9 @@ class FieldSpec:
     name: str
     kind: str  # "str", "int", "bool", "datetime", "uuid", "json"
     optional: bool
+    # The field was added after events of its type were stored: it has a default, which
+    # an event stored (or exported) without it takes.
+    defaulted: bool = False
 
 
 def _field_type(cls: type, name: str) -> Any:
@@ -104,8 +108,19 @@ def field_specs(cls: type[LedgerEvent]) -> tuple[FieldSpec, ...]:
         }.get(origin)
         if kind is None:
             raise TypeError(f"{cls.__name__}.{field.name}: unsupported field type {hint!r}")
-        specs.append(FieldSpec(field.name, kind, optional))
+        defaulted = field.default is not dataclasses.MISSING
+        specs.append(FieldSpec(field.name, kind, optional, defaulted))
     return tuple(specs)
+
+
+@cache
+def field_defaults(cls: type[LedgerEvent]) -> tuple[tuple[str, Any], ...]:
+    """(name, default) of the fields an event stored before they existed lacks."""
+    return tuple(
+        (f.name, f.default)
+        for f in dataclasses.fields(cls)
+        if f.default is not dataclasses.MISSING and f.name not in _BASE_FIELDS
+    )
 
 
 @cache
@@ -121,6 +136,9 @@ def decode_event(
     name = topic.rpartition(":")[2]
     cls = EVENT_TYPES.get(name) or event_types()[name]  # the registry, completed once
     data: dict[str, Any] = orjson.loads(state)
+    for name, default in field_defaults(cls):
+        if name not in data:
+            data[name] = default  # stored before the field existed
     for name, convert in _converters(cls):
         raw = data.get(name)
         if raw is not None:

@@ -4,19 +4,32 @@ Positions (eventsourcing's notification ids) are assigned here, explicitly, as t
 integers after the current head. The caller holds the write lock, so there are no gaps
 and no two transactions can interleave: a reader that has processed position N has seen
 every event up to N, forever.
+
+Each row also stores its hash, chained over the row before it
+(:mod:`crowdledger.adapters.audit.chain`), computed here in the appending transaction: a
+bulk append hashes its rows in Python; a command's few rows on PostgreSQL are hashed by
+the database as they are inserted (``schema._CHAIN_TRIGGER``, the same bytes), which also
+gives them their positions.
 """
 
 from __future__ import annotations
 
+import hashlib
+import struct
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 from uuid import UUID
 
+from crowdledger.adapters.audit.chain import GENESIS, PREFIX
 from crowdledger.adapters.store.codec import decode_event
 from crowdledger.adapters.store.database import Cursor
-from crowdledger.domain.errors import ConcurrencyError
+from crowdledger.domain.errors import ConcurrencyError, StoreError
 from crowdledger.domain.events import LedgerEvent
 
-__all__ = ["IMPORTED_KEY", "EventLog", "LogRow", "StoredRow"]
+if TYPE_CHECKING:
+    from crowdledger.adapters.store.worker_keys import WorkerCipher
+
+__all__ = ["IMPORTED_KEY", "EventLog", "HashedRow", "LogRow", "StoredRow", "hash_rows"]
 
 # The fingerprint of a key that arrived with imported history: the command that used it
 # is not known, so a repeat with that key returns the recorded event without comparing.
@@ -26,12 +39,86 @@ IMPORTED_KEY = "imported"
 # (position, stream, version, topic, state) read.
 StoredRow = tuple[UUID | str, int, str, bytes]
 LogRow = tuple[int, UUID, int, str, bytes]
+# A row read with its stored hash (None where the row has none).
+HashedRow = tuple[int, UUID, int, str, bytes, bytes | None]
+
+_HEAD = struct.Struct(">Q16sQII")
+
+
+def hash_rows(rows: Sequence[StoredRow], first: int, previous: bytes) -> list[bytes]:
+    """The chained hash of each row appended from position ``first`` after ``previous``
+    (adapters/audit/chain.py's ``chain_hash``, inlined: this runs for every imported row)."""
+    sha256, pack, join = hashlib.sha256, _HEAD.pack, b"".join
+    hashes = []
+    position = first
+    for stream, version, topic, state in rows:
+        sid = bytes.fromhex(stream) if type(stream) is str else stream.bytes  # type: ignore[union-attr]
+        topic_bytes = topic.encode()
+        previous = sha256(
+            join(
+                (
+                    PREFIX,
+                    previous,
+                    pack(position, sid, version, len(topic_bytes), len(state)),
+                    topic_bytes,
+                    state,
+                )
+            )
+        ).digest()
+        hashes.append(previous)
+        position += 1
+    return hashes
+
+
+def _as_bytes(value: object) -> bytes:
+    if isinstance(value, str):
+        return value.encode()
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    return repr(value).encode()
+
+
+def _lenient(row: Sequence[object]) -> HashedRow:
+    """A row whose columns are not of their types (text where bytes belong, a stream id
+    that is not one): read as something that cannot match its hash, never an exception,
+    so that the audit names the row instead of crashing on it."""
+    position, stream, version, topic, state, digest = row
+    try:
+        sid = stream if isinstance(stream, UUID) else UUID(hex=str(stream))
+    except ValueError:
+        sid = UUID(int=0)
+    try:
+        number = int(version)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        number = 2**64 - 1
+    return (
+        int(position),  # type: ignore[call-overload]
+        sid,
+        number,
+        str(topic),
+        _as_bytes(state),
+        None if digest is None else _as_bytes(digest),
+    )
 
 
 class EventLog:
     def __init__(self, dialect: str) -> None:
         self._sqlite = dialect == "sqlite"
         self._position = "rowid" if self._sqlite else "notification_id"
+        # An encrypted ledger's (adapters/store/worker_keys.py): seals personal fields on
+        # append, opens them on every read but read_hashed (the chain is over the stored
+        # bytes).
+        self.cipher: WorkerCipher | None = None
+
+    def _opened(self, cur: Cursor, rows: list[LogRow]) -> list[LogRow]:
+        cipher = self.cipher
+        if cipher is None:
+            return rows
+        opened = []
+        for position, stream, version, topic, state in rows:
+            topic, state = cipher.open_state(cur, topic, state)
+            opened.append((position, stream, version, topic, state))
+        return opened
 
     def _stream_param(self, stream: UUID) -> str | UUID:
         return stream.hex if self._sqlite else stream
@@ -44,6 +131,35 @@ class EventLog:
     def head(self, cur: Cursor) -> int:
         """The position of the last recorded event (0 for an empty log)."""
         return int(cur.scalar(f"SELECT COALESCE(MAX({self._position}), 0) FROM stored_events"))
+
+    def tip(self, cur: Cursor, head: int | None = None) -> tuple[int, bytes]:
+        """The last position and its stored hash (0 and ``GENESIS`` for an empty log).
+
+        Refuses (:class:`~crowdledger.StoreError`) a last row without a hash: chaining
+        after it would pass off whatever it holds as verified.
+        """
+        if head is None:
+            row = cur.execute(
+                f"SELECT {self._position}, hash FROM stored_events "
+                f"ORDER BY {self._position} DESC LIMIT 1"
+            ).fetchone()
+        elif head == 0:
+            row = None
+        else:
+            row = cur.execute(
+                f"SELECT {self._position}, hash FROM stored_events WHERE {self._position} = ?",
+                (head,),
+            ).fetchone()
+        if row is None:
+            if head:
+                raise StoreError(f"stored_events: position {head} is missing")
+            return 0, GENESIS
+        if row[1] is None:
+            raise StoreError(
+                f"stored_events: position {row[0]} has no hash (written by something other "
+                "than crowdledger?); run `crowdledger verify` to see what is wrong"
+            )
+        return int(row[0]), bytes(row[1])
 
     @staticmethod
     def take_lock(cur: Cursor) -> None:
@@ -67,9 +183,13 @@ class EventLog:
                 "WHERE originator_id = ? ORDER BY originator_version",
                 (self._stream_param(stream),),
             )
+        fetched = cur.fetchall()
+        if self.cipher is not None:
+            opener = self.cipher.open_state
+            fetched = [(p, v, *opener(cur, t, bytes(st))) for p, v, t, st in fetched]
         return [
             decode_event(topic, stream, version, bytes(state), position)
-            for position, version, topic, state in cur.fetchall()
+            for position, version, topic, state in fetched
         ]
 
     def stream_version(self, cur: Cursor, stream: UUID) -> int:
@@ -87,27 +207,32 @@ class EventLog:
         The caller holds the write lock, so the positions are consecutive.
         """
         self.take_lock(cur)
+        if self.cipher is not None:
+            rows = self.cipher.seal_rows(cur, rows)
         if not self._sqlite and len(rows) <= 100:
-            return self._append_returning(cur, rows)
-        first = (self.head(cur) if head is None else head) + 1
+            return self._append_returning(cur, rows)  # hashed by the database
         if not rows:
-            return first
+            return (self.head(cur) if head is None else head) + 1
+        last, previous = self.tip(cur, head)
+        first = last + 1
+        hashes = hash_rows(rows, first, previous)
         if self._sqlite:
             cur.executemany(
-                "INSERT INTO stored_events (rowid, originator_id, originator_version, topic, state) "
-                "VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO stored_events "
+                "(rowid, originator_id, originator_version, topic, state, hash) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
                 [
-                    (first + i, s if type(s) is str else s.hex, v, t, st)  # type: ignore[union-attr]
-                    for i, (s, v, t, st) in enumerate(rows)
+                    (first + i, s if type(s) is str else s.hex, v, t, st, h)  # type: ignore[union-attr]
+                    for i, ((s, v, t, st), h) in enumerate(zip(rows, hashes, strict=True))
                 ],
             )
             return first
         with cur.raw.copy(
-            "COPY stored_events (notification_id, originator_id, originator_version, topic, state) "
-            "FROM STDIN"
+            "COPY stored_events "
+            "(notification_id, originator_id, originator_version, topic, state, hash) FROM STDIN"
         ) as copy:
-            for i, (s, v, t, st) in enumerate(rows):
-                copy.write_row((first + i, s, v, t, st))
+            for i, ((s, v, t, st), h) in enumerate(zip(rows, hashes, strict=True)):
+                copy.write_row((first + i, s, v, t, st, h))
         # Keep the sequence (which commands and eventsourcing's own recorder use) in step.
         cur.execute(
             "SELECT setval(pg_get_serial_sequence('stored_events', 'notification_id'), ?)",
@@ -141,7 +266,36 @@ class EventLog:
             f"ORDER BY {self._position} LIMIT {int(limit)}",
             params,
         )
-        return [self._row(r) for r in cur.fetchall()]
+        return self._opened(cur, [self._row(r) for r in cur.fetchall()])
+
+    def read_hashed(
+        self, cur: Cursor, after: int, limit: int, upto: int | None = None
+    ) -> list[HashedRow]:
+        """As :meth:`read`, each row with its stored hash (what the audit checks)."""
+        bound = "" if upto is None else f" AND {self._position} <= ?"
+        params: tuple[int, ...] = (after,) if upto is None else (after, upto)
+        cur.execute(
+            f"SELECT {self._position}, originator_id, originator_version, topic, state, hash "
+            f"FROM stored_events WHERE {self._position} > ?{bound} "
+            f"ORDER BY {self._position} LIMIT {int(limit)}",
+            params,
+        )
+        uuid = UUID
+        fetched = cur.fetchall()
+        try:
+            return [
+                (
+                    int(p),
+                    s if type(s) is uuid else uuid(hex=s),
+                    int(v),
+                    t,
+                    bytes(st),
+                    None if h is None else bytes(h),
+                )
+                for p, s, v, t, st, h in fetched
+            ]
+        except (TypeError, ValueError):  # a row altered into another type: read it anyway
+            return [_lenient(row) for row in fetched]
 
     def read_for_views(self, cur: Cursor, after: int, limit: int) -> list[tuple[int, str, bytes]]:
         """(position, topic, state) of up to ``limit`` events after ``after``: all a
@@ -151,7 +305,13 @@ class EventLog:
             f"WHERE {self._position} > ? ORDER BY {self._position} LIMIT {int(limit)}",
             (after,),
         )
-        return cur.fetchall()
+        fetched = cur.fetchall()
+        if self.cipher is not None:
+            fetched = [(p, t, bytes(st)) for p, t, st in fetched]
+            self.cipher.prefetch(cur, [st for _, _, st in fetched])
+            opener = self.cipher.open_state
+            return [(p, *opener(cur, t, st)) for p, t, st in fetched]
+        return fetched
 
     def read_streams(self, cur: Cursor, streams: Iterable[UUID]) -> list[LogRow]:
         """Every row of the given streams, in log order."""
@@ -167,7 +327,7 @@ class EventLog:
             )
             rows.extend(self._row(r) for r in cur.fetchall())
         rows.sort(key=lambda r: r[0])
-        return rows
+        return self._opened(cur, rows)
 
     def read_positions(self, cur: Cursor, first: int, last: int) -> list[LogRow]:
         cur.execute(
@@ -175,7 +335,7 @@ class EventLog:
             f"FROM stored_events WHERE {self._position} BETWEEN ? AND ? ORDER BY {self._position}",
             (first, last),
         )
-        return [self._row(r) for r in cur.fetchall()]
+        return self._opened(cur, [self._row(r) for r in cur.fetchall()])
 
     # -- idempotency keys: part of the write model, written with the events ---------------
     @classmethod

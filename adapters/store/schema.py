@@ -25,9 +25,11 @@ __all__ = [
     "views_ddl",
 ]
 
-SCHEMA_VERSION = "1"
+# 2: stored_events has a ``hash`` column (the hash chain, adapters/audit/chain.py) and
+# cl_meta a ``ledger_id``; a version 1 ledger is upgraded when a writer opens it.
+SCHEMA_VERSION = "2"
 # Bump when the projector or the view tables change: an older database rebuilds its views.
-VIEWS_VERSION = "4"
+VIEWS_VERSION = "5"
 
 READ_MODEL_TABLES = (
     "cl_definitions",
@@ -38,6 +40,9 @@ READ_MODEL_TABLES = (
     "cl_automations",
     "cl_provider_facts",
     "cl_provider_commands",
+    "cl_submission_details",
+    "cl_review_queue",
+    "cl_bonuses",
 )
 
 # Secondary indexes of the read models, by name. A rebuild drops them and builds them
@@ -54,18 +59,58 @@ READ_MODEL_INDEXES = {
     "ON cl_provider_commands (target, status, queued_position)",
     "cl_provider_commands_by_subject": "CREATE INDEX IF NOT EXISTS "
     "cl_provider_commands_by_subject ON cl_provider_commands (subject)",
+    # The review queue in its order (all of it, or a task's), and the review run.
+    "cl_review_queue_by_time": "CREATE INDEX IF NOT EXISTS cl_review_queue_by_time "
+    "ON cl_review_queue (submitted_at, submission)",
+    "cl_review_queue_by_task": "CREATE INDEX IF NOT EXISTS cl_review_queue_by_task "
+    "ON cl_review_queue (task, submitted_at, submission)",
+    "cl_submission_details_by_task": "CREATE INDEX IF NOT EXISTS cl_submission_details_by_task "
+    "ON cl_submission_details (task)",
+    "cl_submission_details_by_worker": "CREATE INDEX IF NOT EXISTS "
+    "cl_submission_details_by_worker ON cl_submission_details (worker)",
+    "cl_bonuses_by_worker": "CREATE INDEX IF NOT EXISTS cl_bonuses_by_worker "
+    "ON cl_bonuses (worker)",
 }
+
+# A row inserted without a hash (a command's few events, written with one INSERT ...
+# RETURNING) is given, before it is stored, the next position after the last row and its
+# hash chained over that row's (adapters/audit/chain.py's encoding, byte for byte): one
+# round trip, as before, and no gap in the positions even where a rolled-back command
+# spent a value of the sequence. Bulk appends compute the hashes themselves.
+_CHAIN_TRIGGER = [
+    "CREATE OR REPLACE FUNCTION cl_chain_hash() RETURNS trigger LANGUAGE plpgsql AS $$ "
+    "DECLARE last_position bigint; last_hash bytea; topic_bytes bytea; BEGIN "
+    "IF NEW.hash IS NOT NULL THEN RETURN NEW; END IF; "
+    "SELECT e.notification_id, e.hash INTO last_position, last_hash FROM stored_events e "
+    "ORDER BY e.notification_id DESC LIMIT 1; "
+    "IF last_position IS NULL THEN last_position := 0; "
+    "last_hash := decode(repeat('00', 32), 'hex'); END IF; "
+    "IF last_hash IS NULL THEN RAISE EXCEPTION "
+    "'stored_events: position % has no hash (open the ledger with crowdledger to upgrade it)', "
+    "last_position; END IF; "
+    "NEW.notification_id := last_position + 1; "
+    "topic_bytes := convert_to(NEW.topic, 'UTF8'); "
+    "NEW.hash := sha256(decode('63726f77646c65646765722f6576656e742f763100', 'hex') || last_hash "
+    "|| int8send(NEW.notification_id) || uuid_send(NEW.originator_id) "
+    "|| int8send(NEW.originator_version) || int4send(length(topic_bytes)) "
+    "|| int4send(length(NEW.state)) || topic_bytes || NEW.state); "
+    "RETURN NEW; END $$",
+    "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'cl_chain' "
+    "AND tgrelid = 'stored_events'::regclass) THEN "
+    "CREATE TRIGGER cl_chain BEFORE INSERT ON stored_events "
+    "FOR EACH ROW EXECUTE FUNCTION cl_chain_hash(); END IF; END $$",
+]
 
 _EVENTS = {
     "sqlite": [
         "CREATE TABLE IF NOT EXISTS stored_events ("
-        "originator_id TEXT, originator_version INTEGER, topic TEXT, state BLOB, "
+        "originator_id TEXT, originator_version INTEGER, topic TEXT, state BLOB, hash BLOB, "
         "PRIMARY KEY (originator_id, originator_version))",
     ],
     "postgresql": [
         "CREATE TABLE IF NOT EXISTS stored_events ("
         "originator_id uuid NOT NULL, originator_version bigint NOT NULL, topic text, "
-        "state bytea, notification_id bigserial, "
+        "state bytea, notification_id bigserial, hash bytea, "
         "PRIMARY KEY (originator_id, originator_version))",
         "CREATE UNIQUE INDEX IF NOT EXISTS stored_events_notification_id_idx "
         "ON stored_events (notification_id ASC)",
@@ -79,6 +124,7 @@ _EVENTS = {
         "RETURN QUERY SELECT e.notification_id, e.originator_version, e.topic, e.state "
         "FROM stored_events e WHERE e.originator_id = stream ORDER BY e.originator_version; "
         "END $$",
+        *_CHAIN_TRIGGER,
     ],
 }
 
@@ -103,7 +149,8 @@ CREATE TABLE IF NOT EXISTS cl_definitions (
 CREATE TABLE IF NOT EXISTS cl_workers (
     worker TEXT PRIMARY KEY, first_position BIGINT NOT NULL, first_seen TEXT NOT NULL,
     submitted BIGINT NOT NULL DEFAULT 0, approved BIGINT NOT NULL DEFAULT 0,
-    rejected BIGINT NOT NULL DEFAULT 0)
+    rejected BIGINT NOT NULL DEFAULT 0, soft_rejected BIGINT NOT NULL DEFAULT 0,
+    gold_judged BIGINT NOT NULL DEFAULT 0, gold_agreed BIGINT NOT NULL DEFAULT 0)
 CREATE TABLE IF NOT EXISTS cl_values (
     worker TEXT NOT NULL, qualification TEXT NOT NULL, value BIGINT,
     position BIGINT NOT NULL, occurred_at TEXT NOT NULL, actor TEXT NOT NULL,
@@ -126,6 +173,16 @@ CREATE TABLE IF NOT EXISTS cl_provider_commands (
 CREATE TABLE IF NOT EXISTS cl_submissions (
     submission TEXT PRIMARY KEY, worker TEXT NOT NULL, task TEXT NOT NULL,
     status TEXT NOT NULL, position BIGINT NOT NULL, occurred_at TEXT NOT NULL)
+CREATE TABLE IF NOT EXISTS cl_submission_details (
+    submission TEXT PRIMARY KEY, worker TEXT NOT NULL, task TEXT NOT NULL, answer TEXT NOT NULL,
+    accepted_at TEXT, submitted_at TEXT NOT NULL, response_seconds DOUBLE PRECISION)
+CREATE TABLE IF NOT EXISTS cl_review_queue (
+    submission TEXT PRIMARY KEY, task TEXT NOT NULL, worker TEXT NOT NULL, reason TEXT,
+    submitted_at TEXT NOT NULL)
+CREATE TABLE IF NOT EXISTS cl_bonuses (
+    bonus TEXT PRIMARY KEY, worker TEXT NOT NULL, task TEXT NOT NULL, submission TEXT NOT NULL,
+    amount TEXT NOT NULL, currency TEXT NOT NULL, position BIGINT NOT NULL,
+    occurred_at TEXT NOT NULL, event_id TEXT NOT NULL)
 """
 
 

@@ -18,7 +18,7 @@ from crowdledger.adapters.store.schema import READ_MODEL_TABLES
 from crowdledger.domain.errors import ConcurrencyError
 from crowdledger.domain.identifiers import GLOBAL_SCOPE
 from crowdledger.projections.changes import ViewChanges
-from crowdledger.projections.projector import ProviderCommandRow
+from crowdledger.projections.projector import BonusRow, ProviderCommandRow, SubmissionDetails
 from crowdledger.projections.records import Block, Definition, QualificationValue, WorkerStats
 from crowdledger.rules.comparators import Comparator
 
@@ -62,6 +62,16 @@ class SqlViews:
         for table in READ_MODEL_TABLES:
             cur.execute(f"DELETE FROM {table}")
         cur.execute("DELETE FROM cl_tracking WHERE name = ?", (name,))
+
+    @staticmethod
+    def recreate(cur: Cursor, ddl: Sequence[str], name: str = VIEWS) -> None:
+        """Drop the read-model tables and make them again from ``ddl`` (an older version's
+        tables may lack columns this one writes); the next catch-up replays the log."""
+        for table in READ_MODEL_TABLES:
+            cur.execute(f"DROP TABLE IF EXISTS {table}")
+        cur.execute("DELETE FROM cl_tracking WHERE name = ?", (name,))
+        for statement in ddl:
+            cur.execute(statement)
 
     @staticmethod
     def write(cur: Cursor, changes: ViewChanges) -> None:
@@ -125,8 +135,15 @@ class SqlViews:
             cur.add_many(
                 "cl_workers",
                 "worker",
-                ("submitted", "approved", "rejected"),
-                [(w, s, a, r) for w, (s, a, r) in changes.counts.items()],
+                (
+                    "submitted",
+                    "approved",
+                    "rejected",
+                    "soft_rejected",
+                    "gold_judged",
+                    "gold_agreed",
+                ),
+                [(w, *counts) for w, counts in changes.counts.items()],
             )
         if changes.automations:
             cur.insert_many(
@@ -176,6 +193,42 @@ class SqlViews:
                 changes.submissions.values(),
                 conflict=("submission",),
                 update=("status", "position", "occurred_at"),
+            )
+        if changes.details:
+            cur.insert_many(
+                "cl_submission_details",
+                SubmissionDetails._fields,
+                ("text", "text", "text", "text", "text", "text", "double precision"),
+                changes.details.values(),
+                conflict=("submission",),
+            )
+        if changes.queued:
+            cur.insert_many(
+                "cl_review_queue",
+                ("submission", "task", "worker", "reason", "submitted_at"),
+                ("text", "text", "text", "text", "text"),
+                [row for row in changes.queued.values() if row is not None],
+                conflict=("submission",),
+                update=("reason",),
+            )
+        if changes.flag_updates:
+            cur.executemany(
+                "UPDATE cl_review_queue SET reason = ? WHERE submission = ?",
+                [(reason, sub) for sub, reason in changes.flag_updates.items()],
+            )
+        if changes.queued:
+            cur.delete_many(
+                "cl_review_queue",
+                ("submission",),
+                [(key,) for key, row in changes.queued.items() if row is None],
+            )
+        if changes.bonuses:
+            cur.insert_many(
+                "cl_bonuses",
+                BonusRow._fields,
+                ("text", "text", "text", "text", "text", "text", "bigint", "text", "text"),
+                changes.bonuses.values(),
+                conflict=("bonus",),
             )
 
 
@@ -250,13 +303,35 @@ class SqlReadModel:
 
     def stats(self, worker: str) -> WorkerStats:
         row = self._cur.execute(
-            "SELECT submitted, approved, rejected FROM cl_workers WHERE worker = ?", (worker,)
+            "SELECT submitted, approved, rejected, soft_rejected, gold_judged, gold_agreed "
+            "FROM cl_workers WHERE worker = ?",
+            (worker,),
         ).fetchone()
         tasks = self._cur.execute(
             "SELECT DISTINCT task FROM cl_submissions WHERE worker = ?", (worker,)
         ).fetchall()
-        counts = (0, 0, 0) if row is None else (int(row[0]), int(row[1]), int(row[2]))
-        return WorkerStats(worker, *counts, tasks=frozenset(t[0] for t in tasks))
+        times = self._cur.execute(
+            "SELECT response_seconds FROM cl_submission_details "
+            "WHERE worker = ? AND response_seconds IS NOT NULL",
+            (worker,),
+        ).fetchall()
+        counts = (0,) * 6 if row is None else tuple(int(n) for n in row)
+        return WorkerStats(
+            worker,
+            counts[0],
+            counts[1],
+            counts[2],
+            tasks=frozenset(t[0] for t in tasks),
+            soft_rejected=counts[3],
+            gold_judged=counts[4],
+            gold_agreed=counts[5],
+            response_times=tuple(sorted(float(t[0]) for t in times)),
+        )
+
+    def bonuses_of(self, worker: str) -> list[str]:
+        """The ids of the bonuses awarded to the worker (for finding their streams)."""
+        rows = self._cur.execute("SELECT bonus FROM cl_bonuses WHERE worker = ?", (worker,))
+        return [r[0] for r in rows.fetchall()]
 
     def automations(self) -> dict[str, tuple[str, dict[str, Any], int]]:
         """Installed automation specs by rule set: (digest, spec, installed at position)."""
@@ -314,7 +389,14 @@ _METRICS = {
     "approved_count": "approved",
     "rejected_count": "rejected",
     "submitted_count": "submitted",
-    "reviewed_count": "approved + rejected",
+    "reviewed_count": "approved + rejected + soft_rejected",
+    "soft_rejected_count": "soft_rejected",
+    "gold_accuracy": "100.0 * gold_agreed / gold_judged",
+}
+# Rates have no value (and match nothing) without anything to measure.
+_GUARDS = {
+    "approval_rate": "approved + rejected > 0 AND ",
+    "gold_accuracy": "gold_judged > 0 AND ",
 }
 
 
@@ -352,10 +434,33 @@ class SqlPopulation:
             [qualification, *params],
         )
 
-    def metric_matching(self, metric: str, comparator: Comparator, value: Any) -> set[str]:
+    def metric_matching(
+        self, metric: str, comparator: Comparator, value: Any, threshold: float | None = None
+    ) -> set[str]:
+        if metric in ("median_response_seconds", "fast_submission_rate"):
+            from crowdledger.rules.population import matching
+
+            return matching(self._response_metric(metric, threshold), comparator, value)
         where, params = _condition(_METRICS[metric], comparator, value)
-        guard = "approved + rejected > 0 AND " if metric == "approval_rate" else ""
+        guard = _GUARDS.get(metric, "")
         return self._workers(f"SELECT worker FROM cl_workers WHERE {guard}{where}", params)
+
+    def _response_metric(self, metric: str, threshold: float | None) -> dict[str, float | None]:
+        """The response-time metric of every worker with a timed submission."""
+        from crowdledger.rules.facts import metric_value
+
+        times: dict[str, list[float]] = {}
+        for worker, seconds in self._cur.execute(
+            "SELECT worker, response_seconds FROM cl_submission_details "
+            "WHERE response_seconds IS NOT NULL"
+        ).fetchall():
+            times.setdefault(worker, []).append(float(seconds))
+        return {
+            worker: metric_value(
+                WorkerStats(worker, response_times=tuple(sorted(found))), metric, threshold
+            )
+            for worker, found in times.items()
+        }
 
     def participants(self, tasks: Sequence[str]) -> set[str]:
         marks = ", ".join("?" for _ in tasks)

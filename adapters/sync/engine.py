@@ -109,10 +109,27 @@ class Outcome:
     error: str | None = None
     code: str | None = None
     retryable: bool = False
+    # Sent after ProviderCommandSent and not answered: nothing more is recorded, the
+    # command stays ``unknown`` (never sent again without an operator).
+    unknown: bool = False
 
     @classmethod
     def success(cls, queued: QueuedCommand, value: str | None) -> Outcome:
         return cls(queued.command_id, queued.command, True, value)
+
+    @classmethod
+    def unanswered_unsafe(cls, queued: QueuedCommand, error: ProviderError) -> Outcome:
+        """A command marked sent (it must not be repeated) that got no answer."""
+        return cls(
+            queued.command_id,
+            queued.command,
+            False,
+            None,
+            stored_error(str(error)),
+            error.code,
+            False,
+            unknown=True,
+        )
 
     @classmethod
     def failure(cls, queued: QueuedCommand, error: ProviderError) -> Outcome:
@@ -139,6 +156,10 @@ class SendContext:
     reason: str = "crowdledger sync"
     # What the ledger believes the provider holds (study filters: what the sync set).
     held: Mapping[FactKey, str] = field(default_factory=dict)
+    # Records ProviderCommandSent (durably, before returning) for a command that must not
+    # be sent twice, with the provider's id of what it acts on; the provider calls it
+    # right before sending such a command. None: nothing can be marked (never send one).
+    mark_sent: Callable[[QueuedCommand, str | None], None] | None = None
 
 
 class Provider(Protocol):
@@ -216,6 +237,7 @@ class ApplyReport:
     succeeded: int = 0
     failed: list[Outcome] = field(default_factory=list)  # refused: proposed again by a plan
     unanswered: list[Outcome] = field(default_factory=list)  # still pending: sent again
+    unknown: list[Outcome] = field(default_factory=list)  # sent once, no answer: never again
     left_pending: int = 0
     stopped: str | None = None  # why apply stopped before the outbox was empty
 
@@ -232,6 +254,9 @@ class ApplyReport:
                 {**_command_json(o.command), "error": o.error, "code": o.code}
                 for o in self.unanswered
             ],
+            "unknown": [
+                {**_command_json(o.command), "error": o.error, "code": o.code} for o in self.unknown
+            ],
             "left_pending": self.left_pending,
             "stopped": self.stopped,
         }
@@ -243,6 +268,8 @@ class SyncStatus:
     counts: dict[str, int]
     pending: list[ProviderCommandRow]
     failed: list[ProviderCommandRow]
+    # Sent, must not be sent again, no answer: settled by an operator (`review settle`).
+    unknown: list[ProviderCommandRow] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -251,8 +278,10 @@ class SyncStatus:
             "failed": self.counts.get("failed", 0),
             "done": self.counts.get("succeeded", 0),
             "cancelled": self.counts.get("cancelled", 0),
+            "unknown": self.counts.get("unknown", 0),
             "pending_commands": [_row_json(r) for r in self.pending],
             "failed_commands": [_row_json(r) for r in self.failed],
+            "unknown_commands": [_row_json(r) for r in self.unknown],
         }
 
 
@@ -388,7 +417,7 @@ class Sync:
 
     def plan(self, rules: RuleSetLike) -> Plan:
         """What ``apply`` would do now; sends and records nothing."""
-        ruleset = as_ruleset(rules)
+        ruleset = as_ruleset(rules, defined=self.ledger._current_definitions)
         gate = self.provider.compile(ruleset)
         with self.ledger._reading() as (tx, _model):
             return self._plan_in(tx, ruleset, gate)
@@ -404,7 +433,7 @@ class Sync:
         """Check that the provider can be reached, queue the plan in the outbox, then send
         everything pending (see the module). ``progress(sent, total)`` is called as
         commands are answered."""
-        ruleset = as_ruleset(rules)
+        ruleset = as_ruleset(rules, defined=self.ledger._current_definitions)
         run = str(new_uuid4())
         context = self.ledger._context(
             self.actor, reason or f"sync of rule set {ruleset.name!r}", None, run, None
@@ -417,8 +446,9 @@ class Sync:
         with self.ledger._db.transaction(write=True) as tx:
             self.ledger._follower.catch_up(tx)
             plan = self._plan_in(tx, ruleset, gate)
-            if plan.commands:
-                queued = [(str(new_uuid4()), command) for command in plan.commands]
+            commands = [*plan.commands, *self._review_commands(tx)]
+            if commands:
+                queued = [(str(new_uuid4()), command) for command in commands]
                 decide = decisions.queue_provider_commands(self.target, queued)
                 self.ledger._commands.run(tx.events, context, {}, decide)
                 report.queued = len(queued)
@@ -437,26 +467,39 @@ class Sync:
         )
         return report
 
+    def _review_commands(self, tx: Tx) -> list[SyncCommand]:
+        """The reviews and bonuses the ledger recorded that this provider has not carried
+        out yet (:mod:`crowdledger.adapters.sync.review_outbox`): ``apply`` sends them too."""
+        source: str | None = getattr(self.provider, "review_source", None)
+        if source is None:
+            return []
+        from crowdledger.adapters.sync.review_outbox import plan_reviews
+
+        return plan_reviews(self.ledger, tx, self.provider.provider, self.target, source)
+
     def _drain(
         self,
         report: ApplyReport,
         run: str,
         reason: str,
         lease: SendLease,
-        gate: Gate,
+        gate: Gate | None,
         progress: ProgressCallback | None = None,
+        kinds: frozenset[str] | None = None,
     ) -> None:
-        """Send the outbox until it is empty (commands queued meanwhile by another apply
-        included), the provider stops answering, or the lease is lost."""
+        """Send the outbox (only the commands of ``kinds``, if given) until it is empty
+        (commands queued meanwhile by another apply included), the provider stops
+        answering, or the lease is lost."""
         sent_before: set[str] = set()
-        exclusions, scopes = gate.exclusions(), gate.scopes()
+        exclusions: set[tuple[str, str]] = set() if gate is None else gate.exclusions()
+        scopes: list[tuple[str, str]] = [] if gate is None else gate.scopes()
         while True:
             with self.ledger._reading() as (tx, _model):
                 facts = ProviderFacts(tx.views)
                 rows = [
                     r
                     for r in facts.commands(self.target, ["pending"])
-                    if r.command_id not in sent_before
+                    if r.command_id not in sent_before and (kinds is None or r.kind in kinds)
                 ]
                 send = SendContext(
                     held=facts.held(self.target, [s for s in scopes if s[0] == "study"]),
@@ -466,6 +509,7 @@ class Sync:
                         for name, d in SqlReadModel(tx.views, _EPOCH).definitions().items()
                     },
                     reason=reason,
+                    mark_sent=lambda queued, detail: self._mark_sent(queued, detail, run),
                 )
             if not rows:
                 return
@@ -513,6 +557,8 @@ class Sync:
                     report.succeeded += 1
                     if outcome.command.kind in ("type", "group") and outcome.value:
                         send.ids[outcome.command.key] = outcome.value
+                elif outcome.unknown:
+                    report.unknown.append(outcome)
                 elif outcome.retryable:
                     report.unanswered.append(outcome)
                     report.stopped = (
@@ -533,8 +579,19 @@ class Sync:
         return True
 
     def _record(self, outcomes: Sequence[Outcome], run: str) -> None:
+        answered = [o for o in outcomes if not o.unknown]  # unknown: ProviderCommandSent says it
+        if not answered:
+            return
         context = self.ledger._context(self.actor, "provider answered", None, run, None)
-        self.ledger._execute(context, {}, decisions.record_provider_outcomes(self.target, outcomes))
+        self.ledger._execute(context, {}, decisions.record_provider_outcomes(self.target, answered))
+
+    def _mark_sent(self, queued: QueuedCommand, detail: str | None, run: str) -> None:
+        """Record (committed before this returns) that ``queued`` is being sent now."""
+        context = self.ledger._context(self.actor, "sent to the provider", None, run, None)
+        decide = decisions.mark_provider_command_sent(
+            self.target, queued.command_id, queued.command, detail
+        )
+        self.ledger._execute(context, {}, decide)
 
     # -- cancelling ------------------------------------------------------------------------
     def cancel(
@@ -559,7 +616,7 @@ class Sync:
         """Read the provider's actual state (every page) and report where it differs from
         what the ledger believes it holds. With ``record``, record what was seen, so that
         the next apply corrects the provider; otherwise nothing changes anywhere."""
-        ruleset = as_ruleset(rules)
+        ruleset = as_ruleset(rules, defined=self.ledger._current_definitions)
         gate = self.provider.compile(ruleset)
         with self.ledger._reading() as (tx, _model):
             held, ids, desired = self._both_sides(tx, ruleset, gate)
@@ -729,6 +786,7 @@ def sync_status(ledger: Ledger, target: str, *, limit: int = 50) -> SyncStatus:
             facts.counts(target),
             facts.commands(target, ["pending"], limit=limit),
             facts.commands(target, ["failed"], limit=limit),
+            facts.commands(target, ["unknown"], limit=limit),
         )
 
 

@@ -95,18 +95,10 @@ def record_work(
         if piece.status not in ("approved", "rejected"):
             continue
         head = ledger.head()
-        review = ledger.approve if piece.status == "approved" else ledger.reject
         when = piece.reviewed_at
         for attempt in (when, None) if when is not None else (None,):
             try:
-                review(
-                    piece.submission,
-                    feedback=piece.feedback,
-                    actor=actor,
-                    reason=reason,
-                    occurred_at=attempt,
-                    key=f"{piece.key_prefix}:{piece.status}",
-                )
+                _record_review(ledger, piece, actor, reason, attempt)
                 break
             except OutOfOrderError:
                 continue  # the ledger has a later event on it: take effect now instead
@@ -119,3 +111,27 @@ def record_work(
             else:
                 report.rejected += 1
     return report
+
+
+def _record_review(
+    ledger: Ledger, piece: Work, actor: str | None, reason: str, when: datetime | None
+) -> None:
+    """Record the review the provider reports. A rejection made on the provider is
+    history, not a command to carry out: what the provider needs to *send* a rejection
+    (MTurk's feedback, Prolific's category) is not asked of it."""
+    key = f"{piece.key_prefix}:{piece.status}"
+    if piece.status == "approved":
+        ledger.approve(
+            piece.submission,
+            feedback=piece.feedback,
+            actor=actor,
+            reason=reason,
+            occurred_at=when,
+            key=key,
+        )
+        return
+    from crowdledger.adapters.ledger.commands import decisions
+
+    context = ledger._context(actor, reason, when, None, key)
+    command = {"reject": piece.submission, "feedback": piece.feedback}
+    ledger._execute(context, command, decisions.review(piece.submission, False, piece.feedback))

@@ -22,9 +22,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
+from typing import Any
 from urllib.parse import quote
 
-__all__ = ["MAX_ERROR", "REDACTED", "redact", "stored_error"]
+__all__ = ["MAX_ERROR", "REDACTED", "redact", "redacted_document", "stored_error"]
 
 REDACTED = "[redacted]"
 MAX_ERROR = 4000  # characters of a provider's error kept in the ledger
@@ -62,3 +63,18 @@ def stored_error(text: str, secrets: Iterable[str | None] = ()) -> str:
     if len(clean) <= MAX_ERROR:
         return clean
     return f"{clean[:MAX_ERROR]}... (cut: {len(clean)} characters in all)"
+
+
+# The events that carry a provider's error text.
+_PROVIDER_ERRORS = frozenset({"ProviderCommandFailed"})
+
+
+def redacted_document(doc: dict[str, Any]) -> dict[str, Any]:
+    """An event's document as it leaves the ledger (``export``, ``history --json``): the
+    provider's error of a failed command is redacted again, in place. An event recorded
+    before redaction existed (or imported from such a ledger) keeps the raw text in the
+    log, which is never rewritten; it is cleaned on every way out instead."""
+    error = doc.get("error")
+    if doc.get("type") in _PROVIDER_ERRORS and isinstance(error, str):
+        doc["error"] = redact(error)
+    return doc

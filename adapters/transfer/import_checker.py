@@ -42,9 +42,15 @@ import orjson
 from pydantic import ValidationError
 
 from crowdledger.adapters.ledger.clock import check_not_ahead
-from crowdledger.adapters.store.codec import decode_event, event_from_document, field_specs
+from crowdledger.adapters.store.codec import (
+    decode_event,
+    event_from_document,
+    field_defaults,
+    field_specs,
+)
 from crowdledger.adapters.store.database import Cursor
 from crowdledger.adapters.store.event_log import EventLog, StoredRow
+from crowdledger.adapters.transfer.export_chain import LineChain
 from crowdledger.adapters.transfer.import_schema import datetime_fields, line_schema
 from crowdledger.domain.aggregate import StreamState
 from crowdledger.domain.automation_set import AutomationsInstalled, AutomationsRemoved
@@ -593,10 +599,11 @@ class LineChecker:
     def check_file(self) -> ImportSummary:
         """Check every line, flush the last chunk; returns what the file held (``added``:
         how many rows were handed on)."""
+        chain = LineChain(str(self.path))  # an export's hashes, checked before parsing
         with self.path.open("rb") as source:
             for number, raw in enumerate(source, 1):
                 if raw.strip():
-                    self.line(number, raw)
+                    self.line(number, chain.check(number, raw))
         self.flush()
         self.check_ids_against_ledger()
         self.summary.history_commands = len(self.history_streams)
@@ -616,6 +623,9 @@ def event_from_valid_line(doc: dict[str, Any]) -> LedgerEvent:
     pop("position", None)
     cls = event_types()[pop("type")]
     doc["timestamp"] = pop("recorded_at")
+    for name, default in field_defaults(cls):  # an older export lacks the newer fields
+        if name not in doc:
+            doc[name] = default
     for name in datetime_fields(cls):
         text = doc[name]
         if text is None:

@@ -15,8 +15,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from crowdledger.adapters.audit.errors import TamperingDetected
 from crowdledger.adapters.store.database import SQLiteDatabase
 from crowdledger.adapters.store.event_log import EventLog, StoredRow
+from crowdledger.adapters.store.worker_keys import cipher_for
 from crowdledger.adapters.transfer.import_checker import LineChecker
 from crowdledger.domain.errors import ImportFileError
 
@@ -35,9 +37,13 @@ def main(db_file: str, path: str, at: str, max_skew: str, automations: str) -> i
             def send(rows: list[StoredRow], keys: list[tuple[int, str]]) -> None:
                 say("rows", (rows, keys))
 
+            log = EventLog(db.dialect)
+            # An encrypted ledger's existing streams are read through its cipher (the KEK
+            # comes from the environment this process inherited).
+            log.cipher = cipher_for(tx.events, db_file)
             summary = LineChecker(
                 tx.events,
-                EventLog(db.dialect),
+                log,
                 Path(path),
                 datetime.fromisoformat(at),
                 send,
@@ -48,6 +54,8 @@ def main(db_file: str, path: str, at: str, max_skew: str, automations: str) -> i
         say("done", summary)
     except ImportFileError as exc:
         say("refused", (exc.path, exc.line, exc.field, exc.message))
+    except TamperingDetected as exc:  # the file's hash chain (export_chain)
+        say("tampered", exc)
     except BrokenPipeError:
         return 1  # the importing process has gone away
     except Exception as exc:  # reported to the importing process, which rolls back

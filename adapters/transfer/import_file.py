@@ -121,6 +121,11 @@ def append_file(
         if path.is_dir():
             what = "is a directory, not a file"
         raise ImportFileError(str(path), 0, None, what)
+    try:  # a file that cannot be read (e.g. /proc/self/mem: EIO) says so, naming itself
+        with path.open("rb") as probe:
+            probe.read(1)
+    except OSError as exc:
+        raise ImportFileError(str(path), 0, None, exc.strerror or str(exc)) from None
     db = ledger._db
     db_file = db.path if isinstance(db, SQLiteDatabase) else None  # another process can open it
     if parallel is None:
@@ -221,6 +226,8 @@ def _append_checked_elsewhere(
                 return summary
             elif kind == "refused":
                 raise ImportFileError(*payload)
+            elif kind == "tampered":
+                raise payload
             else:
                 raise StoreError(f"checking {path} failed: {payload}; nothing was imported")
     finally:

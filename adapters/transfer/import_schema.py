@@ -67,7 +67,7 @@ def _field_type(key: str, spec: FieldSpec) -> Any:
         kind = str
     if spec.optional:
         kind = kind | None
-    if key in DEFAULTED:
+    if key in DEFAULTED or spec.defaulted:  # defaulted: an older export lacks the field
         kind = NotRequired[kind]
     return kind
 

@@ -19,10 +19,9 @@ and what it becomes:
 * ``units`` that were handed in (``completed``, ``accepted``, ``rejected``, ``soft_rejected``):
   submissions of the unit's task, under the provider's id for the work where the datastore
   knows it (MTurk's assignment id, Prolific's submission id), else ``mephisto-unit-<id>``;
-  accepted ones are approved and rejected ones rejected, with the review's note as
-  feedback. Soft rejections are recorded with ``soft_reject`` where the ledger has it;
-  otherwise the unit is a submission and its soft rejection is listed as not yet
-  representable.
+  accepted ones are approved, rejected ones rejected (as history: without the checks a
+  new rejection gets for the provider it will be sent to) and soft-rejected ones
+  soft-rejected (``SubmissionSoftRejected``), with the review's note as feedback.
 * Blocks: ``is_blocked`` in the Prolific and mock datastores; for MTurk workers (whose
   block list lives on MTurk) the review rows that blocked them.
 
@@ -50,6 +49,7 @@ report with the row it came from, and everything else is still recorded.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import tempfile
 import uuid
@@ -77,6 +77,7 @@ from crowdledger.domain.identifiers import (
     check_value,
     parse_worker,
 )
+from crowdledger.domain.submission import SubmissionRejected
 from crowdledger.domain.worker_blocks import WorkerBlocked, WorkerUnblocked
 from crowdledger.domain.worker_qualification import QualificationGranted, QualificationRevoked
 
@@ -593,7 +594,6 @@ class _Planner:
         return f"mephisto-unit-{row.id}"
 
     def plan_units(self) -> None:
-        soft_reject = getattr(_ledger_class(), "soft_reject", None)
         for row in self.data.units:
             agent = self.data.agents.get(str(row["agent_id"]))
             # The unit's status follows its agent's lazily: a reviewed agent says more.
@@ -657,14 +657,6 @@ class _Planner:
                     "units reviewed without a review row that dates it: the review is recorded "
                     "at the import's time",
                 )
-            if status == "soft_rejected" and soft_reject is None:
-                self.problem(
-                    row,
-                    "status",
-                    "soft rejection is not yet representable in the ledger: the unit is "
-                    "recorded as a submission, not reviewed",
-                )
-                continue
             method = {"accepted": "approve", "rejected": "reject"}.get(status, "soft_reject")
             self.add(
                 _Step(
@@ -757,12 +749,6 @@ class _Planner:
         return bool(self.review_blocks.get(ref)), None
 
 
-def _ledger_class() -> type[Ledger]:
-    from crowdledger.adapters.ledger.application import Ledger
-
-    return Ledger
-
-
 @dataclass
 class _Runner:
     """Runs steps against the private copy and keeps the report."""
@@ -778,7 +764,11 @@ class _Runner:
         if step.requires is not None and step.requires in self.failed:
             self.failed.add(step.key)
             return
-        method: Callable[..., LedgerEvent | None] = getattr(self.scratch, step.method)
+        method: Callable[..., LedgerEvent | None]
+        if step.method == "reject":
+            method = functools.partial(_reject_as_history, self.scratch)
+        else:
+            method = getattr(self.scratch, step.method)
         try:
             event = method(
                 *step.args,
@@ -819,6 +809,38 @@ class _Runner:
         self.report.problems.append(
             Problem(source.table, source.row_id, source.column, source.value, f"refused: {exc}")
         )
+
+
+def _reject_as_history(
+    scratch: Ledger,
+    submission: str,
+    *,
+    feedback: str | None,
+    actor: str | None,
+    reason: str,
+    occurred_at: datetime | None,
+    correlation_id: str,
+    key: str,
+) -> LedgerEvent:
+    """A rejection Mephisto made, recorded as Mephisto kept it.
+
+    ``Ledger.reject`` refuses a rejection the worker's provider would refuse (MTurk wants
+    feedback; Prolific a message of 100 characters and a category: ``check_rejection``),
+    because the ledger may send it. A rejection Mephisto made is history, sent (or not)
+    long ago: like ``import`` and a replay, the import records it without that check
+    (the text is still checked as any feedback is). The command is otherwise ``reject``'s,
+    fingerprint included, so a second import finds it recorded."""
+    check_text(feedback, "feedback")
+    context = scratch._context(actor, reason, occurred_at, correlation_id, key)
+    event = scratch._over(
+        submission,
+        {"reject": feedback, "category": None},
+        lambda stream, sid, ctx: stream.reject(sid, feedback, ctx),
+        SubmissionRejected,
+        context,
+    )
+    assert isinstance(event, SubmissionRejected)  # one id: one event
+    return event
 
 
 def _changes_of(qualification: str) -> Callable[[LedgerEvent], bool]:
@@ -1033,11 +1055,24 @@ def _attempt_import(
 
 
 def _new_lines(source: Path, target: Path, after: int) -> None:
-    """Copy the lines of an export whose position is beyond ``after``."""
+    """Copy the lines of an export whose position is beyond ``after``, as an export file of
+    their own: each line's hash (``export_chain``) is checked, and the copied lines are
+    chained again from the first, as ``import`` expects of a file."""
+    from crowdledger.adapters.transfer.export_chain import LineChain, seal
+
+    chain = LineChain(str(source))
+    previous = bytes(32)
     with source.open("rb") as lines, target.open("wb") as out:
-        for line in lines:
-            if line.strip() and orjson.loads(line)["position"] > after:
-                out.write(line)
+        for number, raw in enumerate(lines, 1):
+            if not raw.strip():
+                continue
+            body = chain.check(number, raw).rstrip(b"\r\n")
+            if orjson.loads(body)["position"] > after:
+                if chain.chained:
+                    line, previous = seal(previous, body)
+                else:
+                    line = body
+                out.write(line + b"\n")
 
 
 def summary_lines(report: MephistoReport) -> Iterable[str]:

@@ -108,6 +108,22 @@ Behaviour choices worth knowing
   ``AWS.MechanicalTurk.HitAlreadyExists`` naming the existing HIT.
 * ``ApproveAssignment`` needs status Submitted, or Rejected with ``OverrideRejection=True``;
   ``RejectAssignment`` needs Submitted.  Otherwise RequestError.
+* ``SendBonus``: the worker must be the assignment's (else RequestError); the amount plus a
+  20% commission must fit in :attr:`FakeMTurk.balance` (else RequestError
+  ``InsufficientFunds``).  A ``UniqueRequestToken`` used before answers RequestError
+  (``DuplicateRequest``, a guessed code) whose message names the token and the first
+  request's id, as botocore's model documents, and pays nothing.  Tokens are kept for the
+  fake's life (MTurk keeps them at least 24 hours).  Paid bonuses: :meth:`FakeMTurk.bonuses`,
+  ``ListBonusPayments`` (by HITId or AssignmentId, paginated).
+* ``UpdateNotificationSettings``: the HIT type must exist; Version ``2014-08-15``; an SQS
+  destination must look like a queue URL, an SNS one like a topic ARN.  With active
+  settings, :meth:`FakeMTurk.add_assignment` sends AssignmentAccepted and
+  AssignmentSubmitted, approving and rejecting send AssignmentApproved/Rejected, and
+  :meth:`FakeMTurk.notify` sends any event (Returned, Abandoned, HITReviewable ...), each to
+  :attr:`FakeMTurk.sqs_client` (a boto3 SQS client, e.g. moto's) when set.
+* Injected ``lost``: the call IS carried out, then the connection drops before the reply
+  (``botocore.exceptions.ReadTimeoutError`` from the send), which botocore retries: the
+  retry meets the state the first try left (an approved assignment, a used token).
 * Requirement evaluation (:meth:`FakeMTurk.admits`): every comparator except ``DoesNotExist``
   fails for a worker who does not hold the type (including ``NotEqualTo``/``NotIn``); locale
   values match on Country and, when the requirement names one, Subdivision.  Every
@@ -135,7 +151,8 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from decimal import Decimal
 from functools import cache
 from typing import TYPE_CHECKING, Any, Final, Literal, cast, get_args
 
@@ -143,6 +160,7 @@ import boto3
 import botocore.session
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.config import Config
+from botocore.exceptions import ReadTimeoutError
 from botocore.model import ListShape, ServiceModel, Shape, StructureShape
 from botocore.retries import standard
 
@@ -184,6 +202,7 @@ FaultKind = Literal[
     "html",
     "empty",
     "list",
+    "lost",
 ]
 # Faults whose call is carried out before the reply is broken.
 _BROKEN_REPLIES: Final[dict[str, tuple[bytes, str]]] = {
@@ -197,6 +216,8 @@ _ACCESS_KEY = re.compile(r"Credential=([^/,\s]+)/")
 DEFAULT_MAX_RESULTS: Final = 10
 _SYSTEM_CREATION_TIME: Final = 1230768000.0  # 2009-01-01T00:00:00Z
 _WORKER_ID = re.compile(r"^A[A-Z0-9]+$")
+# https://sqs.<region>.amazonaws.com/<account>/<name> (any host: a local SQS such as moto's)
+_SQS_QUEUE_URL = re.compile(r"^https?://[^/\s]+/\d{12}/[\w-]{1,80}(\.fifo)?$")
 _ENTITY_ID = re.compile(r"^[A-Z0-9]+$")
 _ID_ALPHABET: Final = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
@@ -358,6 +379,16 @@ class _Assignment:
 
 
 @dataclass
+class _Bonus:
+    worker_id: str
+    assignment_id: str
+    amount: str
+    reason: str
+    grant_time: float
+    seq: int
+
+
+@dataclass
 class _Namespace:
     name: str
     types: dict[str, JSON] = field(default_factory=dict)
@@ -371,6 +402,9 @@ class _Namespace:
     hits: dict[str, _Hit] = field(default_factory=dict)
     assignments: dict[str, _Assignment] = field(default_factory=dict)
     request_tokens: dict[str, str] = field(default_factory=dict)
+    bonuses: list[_Bonus] = field(default_factory=list)
+    bonus_tokens: dict[str, tuple[_Bonus, str]] = field(default_factory=dict)
+    notification_settings: dict[str, JSON] = field(default_factory=dict)
 
     @property
     def sandbox(self) -> bool:
@@ -458,6 +492,11 @@ class FakeMTurk:
         self.access_key_ids = access_key_ids
         self.echo_headers = echo_headers
         self.notifications_sent: list[dict[str, Any]] = []
+        # What SendBonus takes from: the bonus plus MTurk's 20% commission must fit.
+        self.balance = Decimal("10000.00")
+        # A boto3 "sqs" client (moto's, say): event notifications go to it (see notify()).
+        self.sqs_client: Any = None
+        self.events_sent: list[tuple[str, JSON]] = []
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self._lock = threading.RLock()
         self._seq = itertools.count(1)
@@ -492,6 +531,9 @@ class FakeMTurk:
             "ApproveAssignment": self._approve_assignment,
             "RejectAssignment": self._reject_assignment,
             "GetAccountBalance": self._get_account_balance,
+            "SendBonus": self._send_bonus,
+            "ListBonusPayments": self._list_bonus_payments,
+            "UpdateNotificationSettings": self._update_notification_settings,
         }
 
     # ---------------------------------------------------------------- wiring
@@ -548,9 +590,13 @@ class FakeMTurk:
                 )
         fault = self._take_fault(operation)
         broken = fault if fault in _BROKEN_REPLIES else None
-        if fault is not None and broken is None:
+        if fault is not None and broken is None and fault != "lost":
             return self._fault_response(url, fault)
         answered = self._carry_out(url, operation, params)
+        if fault == "lost":
+            # Carried out (if it could be), then the connection dropped before the reply:
+            # botocore sees a read timeout, which its retry handler retries.
+            raise ReadTimeoutError(endpoint_url=url)
         if broken is not None:
             body, content_type = _BROKEN_REPLIES[broken]
             return _response(url, 200, body, content_type=content_type)
@@ -830,6 +876,9 @@ class FakeMTurk:
             )
             hit.max_assignments = max(hit.max_assignments, len(mine) + 1)
             ns.assignments[assignment.assignment_id] = assignment
+            if status == "Submitted":
+                self._emit(ns, "AssignmentAccepted", hit, assignment.assignment_id)
+                self._emit(ns, "AssignmentSubmitted", hit, assignment.assignment_id)
             return assignment.assignment_id
 
     def admits(
@@ -890,6 +939,85 @@ class FakeMTurk:
         if comparator == "NotIn":
             return value not in integers
         return _compare(comparator, value, integers[0])
+
+    # ---------------------------------------------------------------- bonuses, events
+
+    def bonuses(self, sandbox: bool = False) -> list[dict[str, Any]]:
+        """Every bonus paid, oldest first (``WorkerId``, ``AssignmentId``, ``BonusAmount``,
+        ``Reason``): what a test counts to prove that nothing was paid twice."""
+        ns = self._ns(sandbox)
+        with self._lock:
+            return [_render_bonus(b) for b in ns.bonuses]
+
+    def assignment_status(self, assignment_id: str, sandbox: bool = False) -> str:
+        """``Submitted``, ``Approved`` or ``Rejected``."""
+        ns = self._ns(sandbox)
+        with self._lock:
+            return self._assignment(ns, assignment_id).status
+
+    def notification_settings(self, hit_type_id: str, sandbox: bool = False) -> JSON | None:
+        """What ``UpdateNotificationSettings`` stored for a HIT type (``Notification``,
+        ``Active``), or None."""
+        ns = self._ns(sandbox)
+        with self._lock:
+            stored = ns.notification_settings.get(hit_type_id)
+            return copy.deepcopy(stored) if stored is not None else None
+
+    def hit_type_of(self, hit_id: str, sandbox: bool = False) -> str:
+        ns = self._ns(sandbox)
+        with self._lock:
+            return self._hit(ns, hit_id).hit_type_id
+
+    def notify(
+        self,
+        event_type: str,
+        *,
+        assignment_id: str | None = None,
+        hit_id: str | None = None,
+        sandbox: bool = False,
+    ) -> bool:
+        """Send the event notification MTurk would send for ``event_type`` (for an
+        assignment, or a HIT event such as ``HITReviewable``), if the HIT's type has active
+        settings that name it; True if a message went out. Messages follow the
+        ``2014-08-15`` document version: ``{"Events": [{"EventType", "EventTimestamp",
+        "HITId", "HITTypeId", "AssignmentId"?}], "EventDocVersion", "EventDocId",
+        "SourceAccount", "CustomerId"}`` (no worker id, no answer). SQS destinations go to
+        :attr:`sqs_client` (``send_message``); every message sent is kept in
+        :attr:`events_sent` as (destination, body)."""
+        ns = self._ns(sandbox)
+        with self._lock:
+            if assignment_id is not None:
+                hit_id = self._assignment(ns, assignment_id).hit_id
+            if hit_id is None:
+                raise ValueError("give an assignment_id or a hit_id")
+            return self._emit(ns, event_type, self._hit(ns, hit_id), assignment_id)
+
+    def _emit(self, ns: _Namespace, event_type: str, hit: _Hit, assignment_id: str | None) -> bool:
+        settings = ns.notification_settings.get(hit.hit_type_id)
+        if settings is None or not settings.get("Active", True):
+            return False
+        spec = settings["Notification"]
+        if event_type not in spec["EventTypes"]:
+            return False
+        event: JSON = {
+            "EventType": event_type,
+            "EventTimestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "HITId": hit.hit_id,
+            "HITTypeId": hit.hit_type_id,
+        }
+        if assignment_id is not None:
+            event["AssignmentId"] = assignment_id
+        body: JSON = {
+            "Events": [event],
+            "EventDocId": str(uuid.uuid4()),
+            "SourceAccount": "111122223333",
+            "CustomerId": "A1FAKEREQUESTER",
+            "EventDocVersion": spec["Version"],
+        }
+        self.events_sent.append((spec["Destination"], body))
+        if spec["Transport"] == "SQS" and self.sqs_client is not None:
+            self.sqs_client.send_message(QueueUrl=spec["Destination"], MessageBody=json.dumps(body))
+        return True
 
     # ---------------------------------------------------------------- internals
 
@@ -1490,6 +1618,7 @@ class FakeMTurk:
         assignment.approval_time = time.time()
         if feedback is not None:
             assignment.requester_feedback = feedback
+        self._emit(ns, "AssignmentApproved", ns.hits[assignment.hit_id], assignment.assignment_id)
         return {}
 
     def _reject_assignment(self, ns: _Namespace, p: JSON) -> JSON:
@@ -1504,10 +1633,102 @@ class FakeMTurk:
         assignment.status = "Rejected"
         assignment.rejection_time = time.time()
         assignment.requester_feedback = feedback
+        self._emit(ns, "AssignmentRejected", ns.hits[assignment.hit_id], assignment.assignment_id)
         return {}
 
     def _get_account_balance(self, ns: _Namespace, p: JSON) -> JSON:
-        return {"AvailableBalance": "10000.00", "OnHoldBalance": "0.00"}
+        return {"AvailableBalance": f"{self.balance:.2f}", "OnHoldBalance": "0.00"}
+
+    def _send_bonus(self, ns: _Namespace, p: JSON) -> JSON:
+        token = p.get("UniqueRequestToken")
+        if token is not None and token in ns.bonus_tokens:
+            _paid, request_id = ns.bonus_tokens[token]
+            # botocore's model: "If the bonus already exists in the system from a previous
+            # call using the same UniqueRequestToken, subsequent calls will return an error
+            # with a message containing the request ID."
+            raise _request_error(
+                f"The bonus with the UniqueRequestToken {token} has already been granted "
+                f"(request {request_id}); it was not granted again.",
+                "DuplicateRequest",
+            )
+        assignment = self._assignment(ns, p["AssignmentId"])
+        if assignment.worker_id != p["WorkerId"]:
+            raise _request_error(
+                f"Worker {p['WorkerId']} did not work on assignment {assignment.assignment_id}.",
+                "InvalidParameterValue",
+            )
+        amount = Decimal(p["BonusAmount"])
+        if amount <= 0:
+            raise _param_error("BonusAmount", p["BonusAmount"])
+        reason = p.get("Reason")
+        if not isinstance(reason, str) or not reason.strip():
+            raise _param_error("Reason", reason, "A reason is required.")
+        cost = (amount * Decimal("1.2")).quantize(Decimal("0.01"))
+        if cost > self.balance:
+            raise _request_error(
+                "This Requester has insufficient funds in their account to complete this "
+                "transaction.",
+                "InsufficientFunds",
+            )
+        self.balance -= cost
+        paid = _Bonus(
+            assignment.worker_id,
+            assignment.assignment_id,
+            f"{amount:.2f}",
+            reason,
+            time.time(),
+            next(self._seq),
+        )
+        ns.bonuses.append(paid)
+        if token is not None:
+            ns.bonus_tokens[token] = (paid, str(uuid.uuid4()))
+        return {}
+
+    def _list_bonus_payments(self, ns: _Namespace, p: JSON) -> JSON:
+        hit_id, assignment_id = p.get("HITId"), p.get("AssignmentId")
+        if (hit_id is None) == (assignment_id is None):
+            raise _param_error("HITId", hit_id, "Give either HITId or AssignmentId.")
+        if assignment_id is not None:
+            self._assignment(ns, assignment_id)
+            chosen = [b for b in ns.bonuses if b.assignment_id == assignment_id]
+        else:
+            self._hit(ns, str(hit_id))
+            chosen = [b for b in ns.bonuses if ns.assignments[b.assignment_id].hit_id == hit_id]
+        items = [(b.seq, _render_bonus(b)) for b in chosen]
+        page, token = self._page("ListBonusPayments", ns, p, items, [hit_id, assignment_id])
+        return _listing("BonusPayments", page, token)
+
+    def _update_notification_settings(self, ns: _Namespace, p: JSON) -> JSON:
+        hit_type_id = p["HITTypeId"]
+        if hit_type_id not in ns.hit_types:
+            raise _request_error(f"HIT type {hit_type_id} does not exist.", "HITTypeDoesNotExist")
+        spec = p.get("Notification")
+        stored = ns.notification_settings.get(hit_type_id)
+        if spec is None:
+            if "Active" not in p:
+                raise _param_error("Notification", None, "Give a Notification, or Active, or both.")
+            if stored is None:
+                raise _request_error(
+                    f"HIT type {hit_type_id} has no notification specification to "
+                    "activate or deactivate.",
+                    "NotificationDoesNotExist",
+                )
+            stored["Active"] = bool(p["Active"])
+            return {}
+        if spec["Version"] != "2014-08-15":
+            raise _param_error("Version", spec["Version"], "The supported version is 2014-08-15.")
+        destination = spec["Destination"]
+        if spec["Transport"] == "SQS" and not _SQS_QUEUE_URL.match(destination):
+            raise _param_error("Destination", destination, "Give an SQS queue URL.")
+        if spec["Transport"] == "SNS" and not destination.startswith("arn:aws:sns:"):
+            raise _param_error("Destination", destination, "Give an SNS topic ARN.")
+        if not spec["EventTypes"]:
+            raise _param_error("EventTypes", spec["EventTypes"], "Name at least one event type.")
+        ns.notification_settings[hit_type_id] = {
+            "Notification": copy.deepcopy(spec),
+            "Active": bool(p.get("Active", True)),
+        }
+        return {}
 
 
 # --------------------------------------------------------------------------------------------
@@ -1588,6 +1809,16 @@ def _render_qualification(qual: _Qualification) -> JSON:
     if qual.locale is not None:
         rendered["LocaleValue"] = dict(qual.locale)
     return rendered
+
+
+def _render_bonus(bonus: _Bonus) -> JSON:
+    return {
+        "WorkerId": bonus.worker_id,
+        "BonusAmount": bonus.amount,
+        "AssignmentId": bonus.assignment_id,
+        "Reason": bonus.reason,
+        "GrantTime": bonus.grant_time,
+    }
 
 
 def _render_assignment(assignment: _Assignment) -> JSON:

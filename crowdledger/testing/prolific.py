@@ -112,6 +112,17 @@ Choices made where the sources are silent or disagree (change them here, not in 
   wrong method: 405.  The fake answers its whole host: a path outside the API's base path
   (``/participant-groups/`` instead of ``/api/v1/participant-groups/``, what a client whose
   base URL is the bare host sends) is a 404 "Not found.", as on the real host.
+- Bonuses: ``POST /submissions/bonus-payments/`` ``{study_id, csv_bonuses}`` (lines
+  ``participant_id,amount``; each participant must have a submission in the study) answers
+  201 with the payment's ``id``, ``amount``, ``fees``, ``total_amount`` (minor units: a
+  choice); nothing is paid yet.  ``POST /bulk-bonus-payments/{id}/pay/`` answers 202 and
+  pays, every time it is called (not idempotent, as provider-facts says): see
+  :meth:`FakeProlific.paid_bonuses` / :meth:`FakeProlific.bonus_payments`.
+- Hooks: ``GET /hooks/event-types/``; ``POST /hooks/secrets/`` ``{workspace_id}`` creates
+  (replaces) the workspace's one secret and answers its ``value`` once; ``GET`` lists ids
+  only.  ``POST /hooks/subscriptions/`` ``{event_type, target_url (https), workspace_id}``
+  answers 201 with ``X-Hook-Secret``, disabled until ``POST /hooks/subscriptions/{id}/``
+  echoes that header.
 - ``GET /users/me/`` answers the account (``id``, ``name``, ``email``), as the vendor's CLI
   reads it [C]; it is what a client calls to check its token.
 - Broken replies, for the clients' sake (not Prolific's documented behaviour):
@@ -243,6 +254,25 @@ class _Submission:
     entered_code: str | None = None
     rejection: JSONDict | None = None
     processing_left: int = 0
+
+
+@dataclass
+class _BonusPayment:
+    id: str
+    study_id: str
+    lines: list[tuple[str, str]]  # participant id, amount (text, two decimals)
+    created_at: str
+    pays: int = 0  # how often it was paid: the API does not refuse a second pay
+
+
+@dataclass
+class _Subscription:
+    id: str
+    event_type: str
+    target_url: str
+    workspace_id: str
+    secret: str  # the X-Hook-Secret to confirm with
+    is_enabled: bool = False
 
 
 @dataclass
@@ -392,6 +422,9 @@ class FakeProlific:
         self._faults: list[_Fault] = []
         self._counters: dict[str, int] = {}
         self._clock = datetime(2026, 1, 1, tzinfo=UTC)
+        self._bonus_payments: dict[str, _BonusPayment] = {}
+        self._hook_secrets: dict[str, JSONDict] = {}  # workspace id -> secret
+        self._subscriptions: dict[str, _Subscription] = {}
         table: tuple[tuple[str, dict[str, Handler]], ...] = (
             (r"participant-groups", {"GET": self._list_groups, "POST": self._create_group}),
             (
@@ -415,8 +448,17 @@ class FakeProlific:
             (r"studies/(?P<sid>[^/]+)/transition", {"POST": self._transition_study}),
             (r"studies/(?P<sid>[^/]+)/submissions", {"GET": self._list_submissions}),
             (r"submissions/bulk-approve", {"POST": self._bulk_approve}),
+            (r"submissions/bonus-payments", {"POST": self._create_bonus_payment}),
             (r"submissions/(?P<sub>[^/]+)", {"GET": self._get_submission}),
             (r"submissions/(?P<sub>[^/]+)/transition", {"POST": self._transition_submission}),
+            (r"bulk-bonus-payments/(?P<bid>[^/]+)/pay", {"POST": self._pay_bonus_payment}),
+            (r"hooks/event-types", {"GET": self._hook_event_types}),
+            (r"hooks/secrets", {"GET": self._list_hook_secrets, "POST": self._create_hook_secret}),
+            (
+                r"hooks/subscriptions",
+                {"GET": self._list_subscriptions, "POST": self._create_subscription},
+            ),
+            (r"hooks/subscriptions/(?P<hid>[^/]+)", {"POST": self._confirm_subscription}),
             (r"filters", {"GET": self._list_filters}),
             (r"users/me", {"GET": self._me}),
         )
@@ -481,6 +523,37 @@ class FakeProlific:
     def submissions(self) -> dict[str, dict[str, Any]]:
         """Submissions as stored (true status, never PROCESSING)."""
         return {s.id: self._submission_detail(s, peek=True) for s in self._submissions.values()}
+
+    def bonus_payments(self) -> dict[str, dict[str, Any]]:
+        """Created bonus payments by id: ``study_id``, ``lines`` [(participant, amount)],
+        and ``pays``: how many times it was paid (more than once is money paid twice)."""
+        return {
+            b.id: {"study_id": b.study_id, "lines": list(b.lines), "pays": b.pays}
+            for b in self._bonus_payments.values()
+        }
+
+    def paid_bonuses(self) -> list[tuple[str, str]]:
+        """(participant, amount) for every line of every pay, in the order paid."""
+        paid: list[tuple[str, str]] = []
+        for payment in self._bonus_payments.values():
+            paid.extend(payment.lines * payment.pays)
+        return paid
+
+    def hook_secret(self, workspace_id: str | None = None) -> str | None:
+        """The workspace's webhook secret (what deliveries are signed with), if created."""
+        stored = self._hook_secrets.get(workspace_id or self.workspace_id)
+        return None if stored is None else str(stored["value"])
+
+    def subscriptions(self) -> dict[str, dict[str, Any]]:
+        return {
+            h.id: {
+                "event_type": h.event_type,
+                "target_url": h.target_url,
+                "workspace_id": h.workspace_id,
+                "is_enabled": h.is_enabled,
+            }
+            for h in self._subscriptions.values()
+        }
 
     def admits(self, study_id: str, participant_id: str) -> bool:
         """Whether the study's ``filters`` let ``participant_id`` in, given current fake state."""
@@ -590,7 +663,14 @@ class FakeProlific:
         return _iso(self._clock)
 
     def _new_id(self, kind: str) -> str:
-        prefix = {"group": "6a", "study": "6b", "submission": "6c"}[kind]
+        prefix = {
+            "group": "6a",
+            "study": "6b",
+            "submission": "6c",
+            "bonus": "6d",
+            "secret": "6e",
+            "hook": "6f",
+        }[kind]
         n = self._counters.get(kind, 0) + 1
         self._counters[kind] = n
         return f"{prefix}{n:022x}"
@@ -1260,6 +1340,140 @@ class FakeProlific:
                 self._finish_review(sub, "APPROVED", None)
         return httpx.Response(200, json="The request to bulk approve has been made successfully.")
 
+    # ------------------------------------------------------------------- bonuses
+
+    def _create_bonus_payment(self, request: httpx.Request, _: dict[str, str]) -> httpx.Response:
+        body = self._body(request)
+        study_id = body.get("study_id")
+        if not isinstance(study_id, str) or study_id not in self._studies:
+            raise _ApiError(400, {"study_id": ["Unknown study."]})
+        lines = _bonus_lines(body.get("csv_bonuses"))
+        for participant, _amount in lines:
+            if not any(
+                s.study_id == study_id and s.participant_id == participant
+                for s in self._submissions.values()
+            ):
+                raise _ApiError(
+                    400, {"csv_bonuses": [f"{participant} has no submission in the study."]}
+                )
+        payment = _BonusPayment(self._new_id("bonus"), study_id, lines, self._now())
+        self._bonus_payments[payment.id] = payment
+        amount = sum(float(a) for _p, a in lines)
+        fees = round(amount * 0.333, 2)
+        return httpx.Response(
+            201,
+            json={
+                "id": payment.id,
+                "study": study_id,
+                "amount": round(amount * 100),  # in the study currency's minor unit
+                "fees": round(fees * 100),
+                "vat": 0,
+                "total_amount": round((amount + fees) * 100),
+            },
+        )
+
+    def _pay_bonus_payment(self, request: httpx.Request, p: dict[str, str]) -> httpx.Response:
+        payment = self._bonus_payments.get(p["bid"])
+        if payment is None:
+            raise _ApiError(404, "Bonus payment not found.")
+        payment.pays += 1  # not idempotent: paying again pays again
+        return httpx.Response(202, json={"id": payment.id, "status": "PAID"})
+
+    # -------------------------------------------------------------------- hooks
+
+    def _hook_event_types(self, request: httpx.Request, _: dict[str, str]) -> httpx.Response:
+        return httpx.Response(200, json={"results": [{"event_type": t} for t in HOOK_EVENT_TYPES]})
+
+    def _workspace_of(self, value: object) -> str:
+        if value != self.workspace_id:
+            raise _ApiError(400, {"workspace_id": ["Unknown workspace."]})
+        return self.workspace_id
+
+    def _create_hook_secret(self, request: httpx.Request, _: dict[str, str]) -> httpx.Response:
+        workspace = self._workspace_of(self._body(request).get("workspace_id"))
+        # One secret per workspace: creating it again replaces it.
+        secret = {
+            "id": self._new_id("secret"),
+            "value": f"whsec_{self._new_id('secret')}",
+            "workspace_id": workspace,
+        }
+        self._hook_secrets[workspace] = secret
+        return httpx.Response(201, json=copy.deepcopy(secret))
+
+    def _list_hook_secrets(self, request: httpx.Request, _: dict[str, str]) -> httpx.Response:
+        workspace = self._workspace_of(request.url.params.get("workspace_id"))
+        found = self._hook_secrets.get(workspace)
+        shown = [] if found is None else [{"id": found["id"], "workspace_id": workspace}]
+        return httpx.Response(200, json={"results": shown})
+
+    def _create_subscription(self, request: httpx.Request, _: dict[str, str]) -> httpx.Response:
+        body = self._body(request)
+        workspace = self._workspace_of(body.get("workspace_id"))
+        event_type, url = body.get("event_type"), body.get("target_url")
+        if event_type not in HOOK_EVENT_TYPES:
+            raise _ApiError(400, {"event_type": [f"One of {list(HOOK_EVENT_TYPES)}."]})
+        if not isinstance(url, str) or not url.startswith("https://"):
+            raise _ApiError(400, {"target_url": ["A public https URL is required."]})
+        hook = _Subscription(
+            self._new_id("hook"), event_type, url, workspace, f"confirm-{self._new_id('hook')}"
+        )
+        self._subscriptions[hook.id] = hook
+        return httpx.Response(
+            201, json=self._subscription_json(hook), headers={"X-Hook-Secret": hook.secret}
+        )
+
+    @staticmethod
+    def _subscription_json(hook: _Subscription) -> JSONDict:
+        return {
+            "id": hook.id,
+            "event_type": hook.event_type,
+            "target_url": hook.target_url,
+            "workspace_id": hook.workspace_id,
+            "is_enabled": hook.is_enabled,
+        }
+
+    def _confirm_subscription(self, request: httpx.Request, p: dict[str, str]) -> httpx.Response:
+        hook = self._subscriptions.get(p["hid"])
+        if hook is None:
+            raise _ApiError(404, "Subscription not found.")
+        if request.headers.get("X-Hook-Secret") != hook.secret:
+            raise _ApiError(400, "The X-Hook-Secret header does not match the subscription's.")
+        hook.is_enabled = True
+        return httpx.Response(200, json=self._subscription_json(hook))
+
+    def _list_subscriptions(self, request: httpx.Request, _: dict[str, str]) -> httpx.Response:
+        workspace = self._workspace_of(request.url.params.get("workspace_id"))
+        items = [
+            self._subscription_json(h)
+            for h in self._subscriptions.values()
+            if h.workspace_id == workspace
+        ]
+        return httpx.Response(200, json=self._paginate(request, items))
+
+
+HOOK_EVENT_TYPES: Final = (
+    "study.status.change",
+    "submission.status.change",
+    "participant.submission.created",
+)
+_AMOUNT: Final = re.compile(r"\d{1,6}(\.\d{1,2})?")
+
+
+def _bonus_lines(csv_bonuses: object) -> list[tuple[str, str]]:
+    """``"participant_id,amount"`` lines, checked; amounts as two-decimal text."""
+    if not isinstance(csv_bonuses, str) or not csv_bonuses.strip():
+        raise _ApiError(400, {"csv_bonuses": ["Required: participant_id,amount lines."]})
+    lines: list[tuple[str, str]] = []
+    for number, line in enumerate(csv_bonuses.strip().splitlines(), start=1):
+        participant, _, amount = line.strip().partition(",")
+        participant, amount = participant.strip(), amount.strip()
+        if not _is_participant_id(participant):
+            raise _ApiError(400, {"csv_bonuses": [f"Line {number}: invalid participant id."]})
+        if not _AMOUNT.fullmatch(amount) or float(amount) <= 0:
+            raise _ApiError(400, {"csv_bonuses": [f"Line {number}: invalid amount {amount!r}."]})
+        lines.append((participant, f"{float(amount):.2f}"))
+    return lines
+
 
 def _check_bulk_size(name: str, ids: list[Any]) -> None:
     if not ids:
@@ -1290,6 +1504,7 @@ def _iso(value: datetime | str) -> str:
 
 __all__ = [
     "BULK_APPROVE_MAX",
+    "HOOK_EVENT_TYPES",
     "MIN_REJECTION_MESSAGE",
     "POST_PUBLISH_PATCHABLE",
     "PROCESSING",

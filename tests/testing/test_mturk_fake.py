@@ -422,7 +422,7 @@ def test_fault_arguments_are_checked(fake: FakeMTurk) -> None:
 
 def test_unimplemented_operation_is_an_error_not_the_network(client: MTurkClient) -> None:
     with pytest.raises(ClientError) as info:
-        client.send_bonus(WorkerId=WORKER, BonusAmount="1.00", AssignmentId="3X", Reason="thanks")
+        client.delete_hit(HITId="3X")
     assert error_of(info)["Error"]["Code"] == "FakeMTurkNotImplemented"
 
 
