@@ -11,12 +11,19 @@ reason.
 from __future__ import annotations
 
 import os
-from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from crowdledger.adapters.cli.progress import Quiet, progress
+from crowdledger.adapters.cli.provider_options import (
+    BaseUrl,
+    EndpointUrl,
+    ProviderName,
+    ProviderOption,
+    Sandbox,
+    Timeout,
+)
 from crowdledger.adapters.cli.support import (
     EXIT_PROVIDER,
     Actor,
@@ -39,27 +46,6 @@ _BASE_URL = "https://api.prolific.com/api/v1/"  # = adapters.prolific.provider.B
 _TIMEOUT = 10.0  # = adapters.prolific.provider.DEFAULT_TIMEOUT
 
 
-class Provider(StrEnum):
-    mturk = "mturk"
-    prolific = "prolific"
-
-
-ProviderOption = Annotated[Provider, typer.Option("--provider", help="Which provider.")]
-Sandbox = Annotated[bool, typer.Option("--sandbox", help="MTurk: the requester sandbox.")]
-EndpointUrl = Annotated[
-    str | None,
-    typer.Option(
-        "--endpoint-url", metavar="URL", help="MTurk: another endpoint (a proxy, a fake)."
-    ),
-]
-BaseUrl = Annotated[
-    str,
-    typer.Option(
-        "--base-url",
-        metavar="URL",
-        help="Prolific: the API, as https://api.prolific.com or with its /api/v1/ path.",
-    ),
-]
 Workspace = Annotated[
     str | None,
     typer.Option(
@@ -68,20 +54,10 @@ Workspace = Annotated[
         help="Prolific: the workspace [default: $PROLIFIC_WORKSPACE_ID].",
     ),
 ]
-Timeout = Annotated[
-    float,
-    typer.Option(
-        "--timeout",
-        metavar="S",
-        min=0.1,
-        help="Seconds to wait for a connection and for each reply; a call is given up "
-        "after 3 tries without any.",
-    ),
-]
 
 
 def _target(
-    provider: Provider,
+    provider: ProviderName,
     sandbox: bool,
     endpoint_url: str | None,
     base_url: str,
@@ -89,10 +65,10 @@ def _target(
     actor: str | None,
     timeout: float,
 ) -> _Target:
-    from crowdledger.adapters.cli.sync_commands import ProviderName, _Target
+    from crowdledger.adapters.cli.sync_commands import _Target
 
     return _Target(
-        ProviderName(provider.value),
+        provider,
         sandbox,
         endpoint_url,
         base_url=base_url,
@@ -222,8 +198,8 @@ def ingest(
         ),
     ] = None,
     provider: Annotated[
-        Provider, typer.Option("--provider", help="Which provider [default: mturk].")
-    ] = Provider.mturk,
+        ProviderName, typer.Option("--provider", help="Which provider [default: mturk].")
+    ] = ProviderName.mturk,
     task: Annotated[
         str | None,
         typer.Option("--task", metavar="NAME", help="Task name to record [default: the HIT id]."),
@@ -244,10 +220,10 @@ def ingest(
     read is a dead letter (counted with the reason, moved to --dead-letter-queue if given).
     Exit 4 if a message was a dead letter or left in the queue (MTurk did not answer)."""
     if sqs_queue is None:
-        from crowdledger.adapters.cli.sync_commands import ProviderName, sync_ingest
+        from crowdledger.adapters.cli.sync_commands import sync_ingest
 
         sync_ingest(
-            ProviderName(provider.value),
+            provider,
             hit=hit,
             study=study,
             task=task,
@@ -261,7 +237,7 @@ def ingest(
             quiet=quiet,
         )
         return
-    if provider is not Provider.mturk or hit or study:
+    if provider is not ProviderName.mturk or hit or study:
         raise fail("--sqs-queue reads MTurk notifications: give no --hit, --study or Prolific")
     import boto3
 
@@ -312,8 +288,8 @@ notifications_app = command_group(
 @handles_errors
 def notifications_setup(
     provider: Annotated[
-        Provider, typer.Option("--provider", help="Which provider [default: mturk].")
-    ] = Provider.mturk,
+        ProviderName, typer.Option("--provider", help="Which provider [default: mturk].")
+    ] = ProviderName.mturk,
     hit_type: Annotated[
         str | None, typer.Option("--hit-type", metavar="ID", help="MTurk: the HIT type.")
     ] = None,
@@ -350,7 +326,7 @@ def notifications_setup(
 
     @_redacted
     def run() -> dict[str, Any]:
-        if provider is Provider.mturk:
+        if provider is ProviderName.mturk:
             if not hit_type or not sqs_queue or url:
                 raise fail("MTurk: give --hit-type ID and --sqs-queue URL")
             from crowdledger.adapters.mturk.notifications import configure_notifications

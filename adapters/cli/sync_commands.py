@@ -12,12 +12,19 @@ import functools
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Annotated, ParamSpec, TypeVar
 
 import typer
 
 from crowdledger.adapters.cli.progress import Quiet, progress
+from crowdledger.adapters.cli.provider_options import (
+    BaseUrl,
+    EndpointUrl,
+    ProviderName,
+    ProviderOption,
+    Sandbox,
+    Timeout,
+)
 from crowdledger.adapters.cli.rules_input import opened_with_rules
 from crowdledger.adapters.cli.support import (
     EXIT_PROVIDER,
@@ -85,43 +92,12 @@ def _redacted(command: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-class ProviderName(StrEnum):
-    mturk = "mturk"
-    prolific = "prolific"
-
-
-ProviderOption = Annotated[ProviderName, typer.Option("--provider", help="Which provider.")]
-Sandbox = Annotated[bool, typer.Option("--sandbox", help="MTurk: the requester sandbox.")]
-EndpointUrl = Annotated[
-    str | None,
-    typer.Option(
-        "--endpoint-url", metavar="URL", help="MTurk: another endpoint (a proxy, a fake)."
-    ),
-]
 ActionsGuarded = Annotated[
     str,
     typer.Option(
         "--actions-guarded",
         metavar="A",
         help="MTurk: Accept, PreviewAndAccept or DiscoverPreviewAndAccept.",
-    ),
-]
-BaseUrl = Annotated[
-    str,
-    typer.Option(
-        "--base-url",
-        metavar="URL",
-        help="Prolific: the API, as https://api.prolific.com or with its /api/v1/ path.",
-    ),
-]
-Timeout = Annotated[
-    float,
-    typer.Option(
-        "--timeout",
-        metavar="S",
-        min=0.1,
-        help="Seconds to wait for a connection and for each reply; a call is given up "
-        "after 3 tries without any.",
     ),
 ]
 Workspace = Annotated[
