@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import io
+import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,7 @@ from crowdledger.adapters.audit.checkpoint import sign_checkpoint
 from crowdledger.adapters.audit.keys import create_key, load_private_key, load_public_key
 from crowdledger.adapters.audit.ledger_audit import ledger_id, verify_ledger
 from crowdledger.adapters.audit.merkle import MerkleTree
+from crowdledger.domain.errors import StoreError
 
 from .conftest import Clock, fresh_postgres_url
 
@@ -699,4 +701,96 @@ def test_no_archive_at_an_address_is_said(s3: Any, keyfile: Path, tmp_path: Path
     with Ledger.open(f"sqlite:///{tmp_path / 't.db'}") as target:
         with pytest.raises(ArchiveRefused):
             restore_ledger(target, bucket_of(s3, "typo"), load_public_key(keyfile), target="t")
+        assert target.head() == 0
+
+
+# -- an encrypted ledger's archive -----------------------------------------------------------
+
+
+def _restore_target(stack: contextlib.ExitStack, ledger_url: str, tmp_path: Path, name: str) -> str:
+    if ledger_url.startswith("postgresql"):
+        return stack.enter_context(fresh_postgres_url())
+    return f"sqlite:///{tmp_path / name}"
+
+
+def test_an_encrypted_ledger_restores_readable_and_its_erasures_reach_the_archive(
+    ledger_url: str,
+    s3: Any,
+    keyfile: Path,
+    tmp_path: Path,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """keys.json carries the wrapped worker keys: a restore with the KEK reads every live
+    worker's data back; an erased worker's key leaves the archive with the next run; no
+    KEK, another KEK or a changed keys.json restores nothing."""
+    kek = secrets.token_hex(32)
+    monkeypatch.setenv("CROWDLEDGER_KEY", kek)
+    monkeypatch.delenv("CROWDLEDGER_KEY_FILE", raising=False)
+    monkeypatch.delenv("CROWDLEDGER_ENCRYPT", raising=False)
+    key = load_private_key(keyfile)
+    keys_object = "crowd/ledger/keys.json"
+    with contextlib.ExitStack() as stack:
+        ledger = stack.enter_context(Ledger.open(ledger_url, clock=clock, encrypt=True))
+        ledger.define("english")
+        ledger.grant("mturk:A1STAYS", "english", value=2, reason="passed the test")
+        ledger.grant("mturk:A2GOES", "english", value=3, reason="passed the test")
+        ledger.record_submission(
+            "mturk:A1STAYS", task="t1", submission="s1", answer={"text": "a kept answer"}
+        )
+        first = archive_ledger(ledger, bucket_of(s3), key)
+        assert (first.keys, first.keys_written) == (2, True)
+        assert "wrote the ledger's 2 worker key(s)" in first.lines()[0]
+        again = archive_ledger(ledger, bucket_of(s3), key)
+        assert (again.keys, again.keys_written, again.events_written) == (2, False, 0)
+        ledger.erase("mturk:A2GOES", reason="erasure request 1")
+        after = archive_ledger(ledger, bucket_of(s3), key)
+        assert (after.keys, after.keys_written, after.events_written) == (1, True, 1)
+        held = s3.get_object(Bucket=BUCKET, Key=keys_object)["Body"].read()
+        for secret in (b"A1STAYS", b"A2GOES", kek.encode()):
+            assert secret not in held
+
+        restored_url = _restore_target(stack, ledger_url, tmp_path, "restored.db")
+        restored = stack.enter_context(Ledger.open(restored_url, clock=clock))
+        restore_ledger(restored, bucket_of(s3), load_public_key(keyfile), target="t")
+        assert export_bytes(restored) == export_bytes(ledger)
+        assert restored.overview() == ledger.overview()
+        assert restored.qualifications("mturk:A1STAYS") == {"english": 2}
+        assert restored.history("mturk:A1STAYS")[-1].answer == {"text": "a kept answer"}
+        assert "mturk:A2GOES" not in restored.workers()
+        root = verify_ledger(ledger, read_models=False).log.root
+        assert verify_ledger(restored).log.root == root
+        restored.grant("mturk:A3NEW", "english", reason="sealed like the rest")
+        assert restored.qualifications("mturk:A3NEW") == {"english": 1}
+
+        def refused(name: str, error: type[Exception], match: str) -> None:
+            url = _restore_target(stack, ledger_url, tmp_path, name)
+            target = stack.enter_context(Ledger.open(url, clock=clock))
+            with pytest.raises(error, match=match):
+                restore_ledger(target, bucket_of(s3), load_public_key(keyfile), target="t")
+            assert target.head() == 0
+
+        monkeypatch.setenv("CROWDLEDGER_KEY", secrets.token_hex(32))
+        refused("other-kek.db", StoreError, "not this ledger's key-encryption key")
+        monkeypatch.delenv("CROWDLEDGER_KEY")
+        refused("no-kek.db", StoreError, "set CROWDLEDGER_KEY")
+        monkeypatch.setenv("CROWDLEDGER_KEY", kek)
+        doc = orjson.loads(held)
+        doc["ledger"] = "another-ledger"
+        s3.put_object(Bucket=BUCKET, Key=keys_object, Body=orjson.dumps(doc))
+        refused("other-ledger.db", ArchiveTampered, "keys of ledger 'another-ledger'")
+        s3.put_object(Bucket=BUCKET, Key=keys_object, Body=b"{not json")
+        refused("garbage.db", ArchiveTampered, "keys.json: is not JSON")
+        s3.delete_object(Bucket=BUCKET, Key=keys_object)  # an archive written before keys.json
+        refused("no-keys.db", ArchiveRefused, "holds encrypted rows .* but no keys.json")
+
+
+def test_a_plaintext_archive_is_not_restored_into_an_encrypted_ledger(
+    archived: Ledger, s3: Any, keyfile: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CROWDLEDGER_KEY", secrets.token_hex(32))
+    monkeypatch.delenv("CROWDLEDGER_KEY_FILE", raising=False)
+    with Ledger.open(f"sqlite:///{tmp_path / 'enc.db'}", encrypt=True) as target:
+        with pytest.raises(ArchiveRefused, match="archive of a plaintext ledger"):
+            restore_ledger(target, bucket_of(s3), load_public_key(keyfile), target="t")
         assert target.head() == 0

@@ -18,7 +18,6 @@ credentials and endpoints that answer nothing.
 from __future__ import annotations
 
 import contextlib
-import enum
 import io
 import os
 import subprocess
@@ -254,17 +253,18 @@ ALL_COMMANDS = _commands()
 
 
 def _kind(param: Any) -> str:
-    annotation = param.type_descriptor.annotation
+    """What a parameter takes, from its click type (what typer 0.26 to 0.28 build)."""
+    kind = type(param.type).__name__
     name = param.name
-    if annotation is bool:
+    if kind == "BoolParamType":
         return "flag"
-    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+    if kind in ("TyperChoice", "Choice"):
         return "provider"
-    if annotation is int:
+    if kind in ("IntParamType", "IntRange"):
         return "int"
-    if annotation is float:
+    if kind in ("FloatParamType", "FloatRange"):
         return "float"
-    if annotation is Path:
+    if kind in ("TyperPath", "Path"):
         return "output" if name in ("output", "keyfile") else "input"
     if name == "answer":
         return "answer"

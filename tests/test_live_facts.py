@@ -1,6 +1,7 @@
 """LiveFacts: the decisions it answers from memory are ``Ledger.check``'s, whatever was
 recorded in between (by this process or another), and on PostgreSQL a write in one
-process reaches the facts of another within 100 ms through LISTEN/NOTIFY."""
+process (plain Python API or CLI, nobody calling ``notify``) reaches the facts of another
+within 100 ms through the log's NOTIFY trigger."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crowdledger import Ledger, RuleSet
-from crowdledger.adapters.ledger.live_facts import LiveFacts, notify
+from crowdledger.adapters.ledger.live_facts import LiveFacts
 from crowdledger.domain.errors import CommandRefused
 from tests.conftest import Clock, fresh_postgres_url
 
@@ -140,9 +141,8 @@ def test_postgres_write_in_one_process_is_seen_by_another_within_100_ms() -> Non
         try:
             for round_ in range(rounds):
                 assert child.stdout.readline().strip() == "ready"
-                ledger.grant(f"local:w{round_}", "english")
+                ledger.grant(f"local:w{round_}", "english")  # the trigger NOTIFYs
                 committed = time.monotonic()
-                notify(ledger)
                 line = child.stdout.readline().split()
                 assert line[0] == "seen", line
                 delays.append(float(line[1]) - committed)
@@ -154,3 +154,53 @@ def test_postgres_write_in_one_process_is_seen_by_another_within_100_ms() -> Non
         f"cross-process delay: median {delays[len(delays) // 2] * 1000:.1f} ms, max {delays[-1] * 1000:.1f} ms"
     )
     assert delays[-1] < 0.1, delays
+
+
+def test_postgres_cli_write_wakes_notify_following_facts_within_100_ms() -> None:
+    """A `crowdledger grant` in another process (which knows nothing of LiveFacts) is seen
+    by this process's facts within 100 ms of that process ending (after its commit)."""
+    import os
+
+    with fresh_postgres_url() as url, Ledger.open(url) as ledger:
+        ledger.define("english")
+        live = LiveFacts(ledger, follow="notify")
+        try:
+            rules = RuleSet.from_dict(
+                {
+                    "name": "live",
+                    "qualifications": [
+                        {"qualification_name": "english", "comparator": "Exists", "value": None}
+                    ],
+                }
+            )
+            assert not live.check("local:cli", rules).eligible
+            cli = os.path.join(os.path.dirname(sys.executable), "crowdledger")
+            env = {**os.environ, "CROWDLEDGER_DB": url}
+            subprocess.run([cli, "grant", "local:cli", "english"], env=env, check=True)
+            ended = time.monotonic()
+            while not live.check("local:cli", rules).eligible:
+                assert time.monotonic() - ended < 0.1, "not seen within 100 ms"
+                time.sleep(0.0005)
+        finally:
+            live.close()
+
+
+def test_an_old_postgres_ledger_gets_the_notify_trigger_when_opened() -> None:
+    """A ledger made before the trigger (here: with it dropped) is upgraded by the next
+    writer to open it, and its writes NOTIFY from then on."""
+    import psycopg
+
+    from tests.conftest import POSTGRES_URL
+
+    with fresh_postgres_url() as url:
+        schema = url.rsplit("schema=", 1)[1]
+        with Ledger.open(url) as ledger:
+            ledger.define("english")
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+            conn.execute(f'DROP TRIGGER cl_notify ON "{schema}".stored_events')
+            conn.execute(f'DROP FUNCTION "{schema}".cl_notify_log()')
+            with Ledger.open(url) as ledger:
+                conn.execute("LISTEN crowdledger_log")
+                ledger.grant("local:a", "english")
+                payloads = [n.payload for n in conn.notifies(timeout=2, stop_after=1)]
+        assert payloads == [schema]

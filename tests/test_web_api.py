@@ -154,6 +154,22 @@ def test_refusals_say_status_code_and_field(story: Story, app: Any) -> None:
     no_rules = viewer.post("/api/v1/check", json={"worker": "local:w1", "ruleset": "other"})
     assert no_rules.status_code == 404
     assert no_rules.json()["error"]["field"] == "ruleset"
+    # The lean check route keeps the same contract as the others.
+    no_field = viewer.post("/api/v1/check", json={"worker": "local:w1"})
+    assert no_field.status_code == 422
+    assert no_field.json()["error"]["field"] == "ruleset"
+    extra = viewer.post(
+        "/api/v1/check", json={"worker": "local:w1", "ruleset": "english-speakers", "x": 1}
+    )
+    assert extra.status_code == 422
+    not_json = viewer.post("/api/v1/check", content=b"{nope")
+    assert not_json.status_code == 422
+    assert not_json.json()["error"]["code"] == "invalid_input"
+    anonymous = client(app, None).post(
+        "/api/v1/check", json={"worker": "local:w1", "ruleset": "english-speakers"}
+    )
+    assert anonymous.status_code == 401
+    assert anonymous.json()["error"]["code"] == "unauthenticated"
     assert story.ledger.head() == head  # nothing recorded by any of them
 
 
@@ -183,6 +199,17 @@ def test_the_openapi_document_describes_every_route(app: Any, story: Story) -> N
         "bonus",
         "record-submission",
     }
+    check_body = paths["/api/v1/check"]["post"]["requestBody"]["content"]["application/json"]
+    assert set(check_body["schema"]["required"]) == {"worker", "ruleset"}
+    # Each command documents its own request body (one table serves them all).
+    bodies = {
+        name: paths[f"/api/v1/commands/{name}"]["post"]["requestBody"]["content"][
+            "application/json"
+        ]["schema"]["$ref"]
+        for name in commands
+    }
+    assert len(set(bodies.values())) == len(commands)
+    assert bodies["grant"].endswith("/GrantBody")
     grant = paths["/api/v1/commands/grant"]["post"]
     assert any(p["name"] == "Idempotency-Key" for p in grant["parameters"])
     # Every route the router serves is in the document, and nothing else under /api/v1.

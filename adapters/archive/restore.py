@@ -10,8 +10,11 @@ checkpoints verify against it and ``crowdledger archive`` continues the same arc
 restore is the same ledger recovered, not a copy (for a copy, ``export`` and ``import``).
 
 What is restored with the log: the idempotency keys its events carry (a command repeated
-after the restore is still recognised) and the automations' position (they never react to
-restored events: the log holds what they did); the read models are then rebuilt from it.
+after the restore is still recognised), the automations' position (they never react to
+restored events: the log holds what they did) and, for an encrypted ledger, its worker
+keys (``keys.json``, adapters/archive/keys.py: the target becomes an encrypted ledger
+that opens with the same ``CROWDLEDGER_KEY``, checked before anything is written); the
+read models are then rebuilt from it.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from crowdledger.adapters.archive.errors import ArchiveRefused, ArchiveTampered
+from crowdledger.adapters.archive.keys import KEYS, decode_keys, install_keys
 from crowdledger.adapters.archive.layout import ArchivedRow
 from crowdledger.adapters.archive.reader import ArchiveReader, ArchiveReport
 from crowdledger.adapters.archive.s3 import ArchiveBucket
@@ -31,6 +35,7 @@ from crowdledger.adapters.ledger.follow import mark_imported
 from crowdledger.adapters.store.database import Cursor
 from crowdledger.adapters.store.event_log import IMPORTED_KEY, EventLog, StoredRow
 from crowdledger.adapters.store.upgrade import LEDGER_ID_KEY
+from crowdledger.adapters.store.worker_keys import cipher_for
 
 if TYPE_CHECKING:
     from crowdledger.adapters.ledger.application import Ledger
@@ -38,6 +43,7 @@ if TYPE_CHECKING:
 __all__ = ["Restored", "restore_ledger"]
 
 _BATCH = 10_000
+_SEALED = b',"~k":"'  # how a sealed state marks its key id (adapters/store/worker_keys.py)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,39 +111,71 @@ def restore_ledger(
             "one (create a new database, or use `crowdledger import` to add history)"
         )
     reader = ArchiveReader(bucket, public_key)
-    with db.bulk(cache_mib=256), db.transaction(write=True) as tx:
-        cur = tx.events
-        log.take_lock(cur)
-        if log.head(cur):  # written to between the look and the lock
-            raise ArchiveRefused(f"{target} is no longer empty: another process wrote to it")
-        pending: list[ArchivedRow] = []
-        done = 0
-        for row in reader.rows():
-            pending.append(row)
-            if len(pending) >= _BATCH:
+    held_keys = bucket.get(KEYS)
+    keys = None if held_keys is None else decode_keys(held_keys)
+    if keys is None and log.cipher is not None:
+        raise ArchiveRefused(
+            f"{bucket.location} is the archive of a plaintext ledger and {target} is an "
+            "encrypted one: restore into a plaintext ledger (then export it and import the "
+            "export into an encrypted one)"
+        )
+    # The rows are appended exactly as archived (never sealed again), then read through
+    # the archive's keys if it has them.
+    opened_with = cipher = log.cipher
+    log.cipher = None
+    try:
+        with db.bulk(cache_mib=256), db.transaction(write=True) as tx:
+            cur = tx.events
+            log.take_lock(cur)
+            if log.head(cur):  # written to between the look and the lock
+                raise ArchiveRefused(f"{target} is no longer empty: another process wrote to it")
+            if keys is not None:  # an encrypted ledger's: the KEK must open its keys (exit 3)
+                install_keys(cur, db.dialect, keys)
+                cipher = cipher_for(cur, f"restore of {bucket.location}")
+            pending: list[ArchivedRow] = []
+            done = 0
+            for row in reader.rows():
+                if keys is None and _SEALED in row.state:
+                    raise ArchiveRefused(
+                        f"{bucket.location} holds encrypted rows (position {row.position}) "
+                        f"but no {KEYS}: run `crowdledger archive` from the ledger once more "
+                        "to write it, then restore"
+                    )
+                pending.append(row)
+                if len(pending) >= _BATCH:
+                    _append(log, cur, pending)
+                    done += len(pending)
+                    pending = []
+                    if progress is not None:
+                        progress(done, None)
+            if pending:
                 _append(log, cur, pending)
-                done += len(pending)
-                pending = []
-                if progress is not None:
-                    progress(done, None)
-        if pending:
-            _append(log, cur, pending)
-        report = reader.report
-        assert report is not None
-        last, head = log.tip(cur)
-        if (last, head) != (report.events, report.head):
-            raise ArchiveTampered(
-                "changed",
-                f"the restored log's head ({last}, {head.hex()}) is not the archive's "
-                f"({report.events}, {report.head.hex()})",
-                last,
-            )
-        if report.ledger is not None:
-            cur.execute("DELETE FROM cl_meta WHERE key = ?", (LEDGER_ID_KEY,))
-            cur.execute(
-                "INSERT INTO cl_meta (key, value) VALUES (?, ?)", (LEDGER_ID_KEY, report.ledger)
-            )
-        if report.events:
-            mark_imported(tx, log)
+            report = reader.report
+            assert report is not None
+            last, head = log.tip(cur)
+            if (last, head) != (report.events, report.head):
+                raise ArchiveTampered(
+                    "changed",
+                    f"the restored log's head ({last}, {head.hex()}) is not the archive's "
+                    f"({report.events}, {report.head.hex()})",
+                    last,
+                )
+            if keys is not None and keys.ledger != report.ledger:
+                raise ArchiveTampered(
+                    "changed",
+                    f"holds the keys of ledger {keys.ledger!r}, not of this archive's "
+                    f"({report.ledger!r})",
+                    segment=KEYS,
+                )
+            if report.ledger is not None:
+                cur.execute("DELETE FROM cl_meta WHERE key = ?", (LEDGER_ID_KEY,))
+                cur.execute(
+                    "INSERT INTO cl_meta (key, value) VALUES (?, ?)", (LEDGER_ID_KEY, report.ledger)
+                )
+            if report.events:
+                mark_imported(tx, log)
+    finally:
+        log.cipher = opened_with
+    log.cipher = cipher
     ledger.catch_up(progress)
     return Restored(report, target)

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from crowdledger.adapters.archive.errors import ArchiveRefused, ArchiveTampered
+from crowdledger.adapters.archive.keys import read_keys, save_keys
 from crowdledger.adapters.archive.layout import (
     MANIFEST,
     ArchivedRow,
@@ -66,9 +67,16 @@ class ArchiveWritten:
     events_written: int
     adopted: tuple[str, ...]
     events: int
+    keys: int | None = None  # an encrypted ledger's worker keys, as keys.json now holds them
+    keys_written: bool = False
 
     def lines(self) -> list[str]:
         said = []
+        if self.keys_written:
+            said.append(
+                f"wrote the ledger's {self.keys} worker key(s), wrapped with its "
+                "key-encryption key, to keys.json"
+            )
         if self.adopted:
             said.append(
                 f"adopted {len(self.adopted)} segment(s) an earlier run uploaded without "
@@ -91,6 +99,8 @@ class ArchiveWritten:
             "events_written": self.events_written,
             "adopted": list(self.adopted),
             "events": self.events,
+            "keys": self.keys,
+            "keys_written": self.keys_written,
         }
 
 
@@ -293,6 +303,10 @@ def archive_ledger(
                     "it was archived",
                     tip.position,
                 )
+        # The keys first, from the same snapshot as the rows: a run that stops after them
+        # leaves keys for rows not archived yet (harmless), never rows without their keys.
+        keys = read_keys(tx.events, identity)
+        keys_written = keys is not None and save_keys(bucket, keys)
         after = tip.position
         total = head - after
         while after < head:
@@ -347,5 +361,12 @@ def archive_ledger(
             if progress is not None:
                 progress(new_events, total)
     return ArchiveWritten(
-        str(bucket.location), identity, tuple(written), new_events, tuple(adopted), tip.position
+        str(bucket.location),
+        identity,
+        tuple(written),
+        new_events,
+        tuple(adopted),
+        tip.position,
+        None if keys is None else len(keys.keys),
+        keys_written,
     )

@@ -96,7 +96,7 @@ COMMANDS: dict[str, Entry] = {
     "review": Entry(
         _REVIEW,
         "review_app",
-        "Review submissions: the queue, a run of the rule file's policies, flags, statistics.",
+        "Review submissions: the queue, a run of the rule file's policies, flags, statistics, skills.",
         group=True,
     ),
     "show": Entry(
@@ -241,7 +241,7 @@ class LazyGroup(TyperGroup):
             _silence_stdout()
             raise typer.Exit(0) from None
         except Exception as exc:
-            raise typer.Exit(_report_bug(exc)) from None
+            raise typer.Exit(_report_failure(exc)) from None
 
     def format_commands(self, ctx: Context, formatter: HelpFormatter) -> None:
         rows = [(name, entry.help) for name, entry in COMMANDS.items()]
@@ -324,6 +324,18 @@ def _report_bug(exc: BaseException) -> int:
     return EXIT_BUG
 
 
+def _report_failure(exc: Exception) -> int:
+    """Exit 2 for the one bad input click lets through as a crash, 70 for anything else.
+
+    click's path parameters stat a file name while the command line is parsed, before
+    any command's own checks run; a NUL in the name (no shell can pass one, a caller of
+    :func:`run` can) makes ``os.stat`` raise ValueError."""
+    if isinstance(exc, ValueError) and "embedded null byte" in str(exc):
+        typer.echo("Error: a file name holds a NUL character", err=True)
+        return 2
+    return _report_bug(exc)
+
+
 def run(args: list[str] | None = None) -> int:
     """Run the command line with ``args`` and return its exit status (never raises)."""
     STATE.reset(debug=os.environ.get("CROWDLEDGER_DEBUG", "") not in ("", "0"))
@@ -341,8 +353,11 @@ def run(args: list[str] | None = None) -> int:
         typer.echo("Interrupted.", err=True)
         return EXIT_INTERRUPTED
     except Exception as exc:  # raised outside any command (parsing, loading a command)
-        return _report_bug(exc)
+        return _report_failure(exc)
     return result if isinstance(result, int) else 0
+
+
+USAGE_LINE_LIMIT = 400  # a usage line names one parameter and quotes the value refused
 
 
 def _show_usage_error(exc: TyperException) -> None:
@@ -355,7 +370,7 @@ def _show_usage_error(exc: TyperException) -> None:
     shown = io.StringIO()
     exc.show(file=shown)  # type: ignore[attr-defined]
     for line in shown.getvalue().splitlines():
-        typer.echo(capped(printable(line)), err=True)
+        typer.echo(capped(printable(line), USAGE_LINE_LIMIT), err=True)
 
 
 def _silence_stdout() -> None:

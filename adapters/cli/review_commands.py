@@ -1,5 +1,5 @@
 """The review commands: ``soft-reject``, ``bonus`` and the ``review`` group (queue, run,
-flag, unflag, stats). ``approve`` and ``reject`` are in :mod:`.writes`.
+flag, unflag, stats, skills). ``approve`` and ``reject`` are in :mod:`.writes`.
 
 Each is a thin skin over the ledger's review API (:mod:`crowdledger.adapters.ledger.
 review_commands`); ``--json`` prints the documents that API's ``as_dict()`` gives.
@@ -31,7 +31,7 @@ __all__ = ["commands", "review_app"]
 
 commands = command_group()
 review_app = command_group(
-    "Review submissions: the queue, a run of the rule file's policies, flags, statistics."
+    "Review submissions: the queue, a run of the rule file's policies, flags, statistics, skills."
 )
 
 Submissions = Annotated[
@@ -190,6 +190,59 @@ def review_stats(
         )
     else:
         say("response seconds: none timed (no accepted_at recorded)")
+
+
+@review_app.command("skills")
+@handles_errors
+def review_skills(
+    field: Annotated[
+        str, typer.Option("--field", metavar="F", help="The answer field holding the label.")
+    ],
+    qualification: Annotated[
+        str,
+        typer.Option("--qualification", metavar="Q", help="Where the skill (percent) goes."),
+    ],
+    method: Annotated[
+        str,
+        typer.Option("--method", metavar="M", help="dawid-skene or glad (needs crowd-kit)."),
+    ] = "dawid-skene",
+    task: Annotated[
+        str | None, typer.Option("--task", metavar="T", help="Only these tasks (id or glob).")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Estimate and show; record nothing.")
+    ] = False,
+    actor: Actor = None,
+    reason: Reason = None,
+    key: Key = None,
+    as_json: AsJson = False,
+) -> None:
+    """Estimate each worker's skill from all answers and grant it as a qualification."""
+    with opened(create=not dry_run) as ledger:
+        estimate = ledger.estimate_skills(
+            field=field,
+            qualification=qualification,
+            method=method,
+            tasks=task,
+            dry_run=dry_run,
+            actor=actor,
+            reason=reason,
+            key=key,
+        )
+    if as_json:
+        emit_json(estimate.as_dict())
+        return
+    for change in estimate.changes:
+        was = "-" if change.previous is None else str(change.previous)
+        mark = "" if change.changed else "  (unchanged)"
+        say(f"{change.worker}  {change.value}%  was {was}  {change.answers} answers{mark}")
+    verb = "would grant" if dry_run else "granted"
+    changed = sum(change.changed for change in estimate.changes)
+    say(
+        f"{estimate.method.replace('_', '-')}: {estimate.answers} answers on {estimate.tasks} "
+        f"tasks; {verb} {qualification} to {changed} of {len(estimate.changes)} workers",
+        err=True,
+    )
 
 
 # The provider half of the group (helper review-provider): review push, review settle.

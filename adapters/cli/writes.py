@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from typer._click.exceptions import UsageError
 
-from crowdledger.adapters.cli.bulk import BulkRow, Problem, read_rows
 from crowdledger.adapters.cli.support import (
     Actor,
     Key,
@@ -28,6 +27,9 @@ from crowdledger.adapters.cli.support import (
 )
 from crowdledger.domain.errors import BatchError, InvalidInputError, quoted
 from crowdledger.domain.identifiers import GLOBAL_SCOPE
+
+if TYPE_CHECKING:  # the CSV reader is imported by the --from-csv paths that use it
+    from crowdledger.adapters.cli.bulk import BulkRow, Problem
 
 __all__ = ["commands"]
 
@@ -105,6 +107,8 @@ def _report(path: Path, problems: list[Problem]) -> typer.Exit:
 
 
 def _rows(path: Path, kind: str) -> list[BulkRow]:
+    from crowdledger.adapters.cli.bulk import Problem, read_rows
+
     rows, problems = read_rows(path, kind)
     if not problems and not rows:
         problems = [Problem(1, None, "no rows: the file names no worker")]
@@ -114,6 +118,8 @@ def _rows(path: Path, kind: str) -> list[BulkRow]:
 
 
 def _refused(path: Path, rows: list[BulkRow], exc: BatchError) -> typer.Exit:
+    from crowdledger.adapters.cli.bulk import Problem
+
     problems = []
     for index, error in exc.errors:
         field = error.field if isinstance(error, InvalidInputError) else None

@@ -104,6 +104,7 @@ from crowdledger.projections.records import Definition
 if TYPE_CHECKING:  # the rules (pydantic models, yaml) are imported by the methods that use them
     from crowdledger.adapters.ledger.erasure import Erasure
     from crowdledger.adapters.ledger.rule_files import RuleSetLike
+    from crowdledger.adapters.ledger.skill_estimates import SkillEstimate
     from crowdledger.adapters.transfer.import_file import ImportReport
     from crowdledger.rules.decision import Decision
     from crowdledger.rules.population import Population
@@ -1001,6 +1002,39 @@ class Ledger(ReviewCommands, ReadAPI):
         from crowdledger.adapters.ledger.erasure import erase_worker
 
         return erase_worker(self, worker, reason=reason, actor=actor)
+
+    def estimate_skills(
+        self,
+        *,
+        field: str,
+        qualification: str,
+        method: str = "dawid_skene",
+        tasks: str | None = None,
+        dry_run: bool = False,
+        actor: str | None = None,
+        reason: str | None = None,
+        key: str | None = None,
+    ) -> SkillEstimate:
+        """Estimate each worker's skill from every answer's ``field`` (``method``:
+        ``dawid_skene`` or ``glad``, through crowd-kit, the optional extra
+        ``crowdledger[aggregation]``) and grant it to them as ``qualification``, an
+        integer percent, in one command; only values that change are granted. ``tasks``
+        (an id or a glob) limits the answers looked at; ``dry_run`` estimates without
+        recording. README "Label aggregation" says when to prefer it to agreement groups.
+        """
+        from crowdledger.adapters.ledger.skill_estimates import estimate_skills
+
+        return estimate_skills(
+            self,
+            field=field,
+            qualification=qualification,
+            method=method,
+            tasks=tasks,
+            dry_run=dry_run,
+            actor=actor,
+            reason=reason,
+            key=key,
+        )
 
     def _run_waiting_automations(self) -> None:
         """Let automations react to events still waiting for them (recorded by a version

@@ -17,9 +17,11 @@ How it learns that the log moved (``follow``):
 
 - ``"head"`` (default): each check asks the log for its head (one indexed query, no
   read-model access); right for a library user sharing the database with other writers.
-- ``"notify"``: on PostgreSQL a thread LISTENs on :data:`CHANNEL`; a writer that calls
-  :func:`notify` after committing (the web server does after every command) wakes every
-  process, which then reads the new rows. Checks make no query at all.
+- ``"notify"``: on PostgreSQL a thread LISTENs on :data:`CHANNEL`; every statement that
+  appends to the log NOTIFYs it (the ``cl_notify`` trigger of adapters/store/schema.py,
+  delivered at commit, with the schema's name as payload), so a write by any process (CLI,
+  Python API, web, import) wakes every process following that schema, which then reads the
+  new rows. Checks make no query at all.
 - ``"manual"``: the caller calls :meth:`sync` (tests, benchmarks).
 """
 
@@ -50,7 +52,8 @@ if TYPE_CHECKING:
 __all__ = ["CHANNEL", "LiveFacts", "notify"]
 
 CHANNEL = "crowdledger_log"
-"""The PostgreSQL notification channel writers NOTIFY after committing."""
+"""The PostgreSQL notification channel the log's ``cl_notify`` trigger signals (payload:
+the ledger's schema; several ledgers may share a database)."""
 
 Follow = Literal["head", "notify", "manual"]
 
@@ -88,12 +91,15 @@ class _Kept:
 
 
 def notify(ledger: Ledger) -> None:
-    """Tell every :class:`LiveFacts` following ``ledger`` with ``follow="notify"`` that the
-    log moved (PostgreSQL NOTIFY, delivered after this call's commit; nothing on SQLite)."""
+    """Wake every :class:`LiveFacts` following ``ledger`` with ``follow="notify"`` now.
+
+    Not needed after a write: the log's trigger NOTIFYs at every commit that appended.
+    Kept for a caller that wants followers to look again anyway (it costs one round
+    trip; nothing on SQLite)."""
     if ledger.url.kind != "postgresql":
         return
     with ledger._db.transaction(write=False) as tx:
-        tx.events.execute(f"SELECT pg_notify('{CHANNEL}', ?)", (str(ledger.head()),))
+        tx.events.execute(f"SELECT pg_notify('{CHANNEL}', ?)", (ledger.url.schema,))
 
 
 class LiveFacts:
@@ -168,10 +174,12 @@ class LiveFacts:
                 conn.execute(f"LISTEN {CHANNEL}")
                 self.sync()  # anything committed before LISTEN took effect
                 ready.set()
+                schema = url.schema
                 while not self._stop.is_set():
                     moved = False
-                    for _note in conn.notifies(timeout=0.5, stop_after=1):
-                        moved = True
+                    for note in conn.notifies(timeout=0.5, stop_after=1):
+                        # Another schema's ledger in the same database: not ours.
+                        moved = moved or note.payload == schema
                     if moved and not self._stop.is_set():
                         self.sync()
         except (psycopg.Error, LedgerError) as exc:

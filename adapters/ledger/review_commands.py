@@ -33,7 +33,13 @@ import orjson
 from crowdledger.adapters.ledger.commands import Decide, Session
 from crowdledger.adapters.store.codec import decode_event, field_defaults
 from crowdledger.adapters.store.event_log import EventLog
-from crowdledger.adapters.store.review_views import DueRow, due_rows, queue, review_stats
+from crowdledger.adapters.store.review_views import (
+    DueRow,
+    collector_paused,
+    due_rows,
+    queue,
+    review_stats,
+)
 from crowdledger.domain.aggregate import Context
 from crowdledger.domain.bonus import Bonus, BonusAwarded, bonus_name, check_currency, parse_amount
 from crowdledger.domain.errors import (
@@ -629,12 +635,25 @@ class ReviewCommands:
         would refuse (MTurk without feedback; Prolific without 100 characters and a
         category) refuses the whole run, naming the policy: nothing is recorded.
         """
-        from crowdledger.rules.consensus import decide_all
 
         policies = self._review_policies(rules)
         if task is not None:
             check_text(task, "task", required=True, limit=500)
         context = self._context(actor, None, occurred_at, correlation_id, None)
+        # A run builds ~10 objects per submission, none of them cyclic: the cyclic
+        # collector would walk the growing heap again and again (a third of the time).
+        with collector_paused():
+            return self._review(policies, task, agree, context)
+
+    def _review(
+        self,
+        policies: Sequence[ReviewPolicy],
+        task: str | None,
+        agree: Agree | None,
+        context: Context,
+    ) -> ReviewRun:
+        from crowdledger.rules.consensus import decide_all
+
         with self._reading() as (tx, _model):
             rows = due_rows(tx.views, task)
         if not policies or not rows:

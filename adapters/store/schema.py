@@ -101,6 +101,21 @@ _CHAIN_TRIGGER = [
     "FOR EACH ROW EXECUTE FUNCTION cl_chain_hash(); END IF; END $$",
 ]
 
+# Every statement that appends to the log NOTIFYs ``crowdledger_log`` with the schema's
+# name (adapters/ledger/live_facts.py's CHANNEL): PostgreSQL delivers it at commit (never
+# for a rolled-back command, once per transaction however many statements), so every
+# writer (CLI, Python API, web, import) wakes the LiveFacts(follow="notify") of every
+# process without calling anything. A ledger made before this trigger lacks the function
+# (ddl_names), so the next writer to open it runs these statements: that is its upgrade.
+_NOTIFY_TRIGGER = [
+    "CREATE OR REPLACE FUNCTION cl_notify_log() RETURNS trigger LANGUAGE plpgsql AS $$ "
+    "BEGIN PERFORM pg_notify('crowdledger_log', TG_TABLE_SCHEMA); RETURN NULL; END $$",
+    "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'cl_notify' "
+    "AND tgrelid = 'stored_events'::regclass) THEN "
+    "CREATE TRIGGER cl_notify AFTER INSERT ON stored_events "
+    "FOR EACH STATEMENT EXECUTE FUNCTION cl_notify_log(); END IF; END $$",
+]
+
 _EVENTS = {
     "sqlite": [
         "CREATE TABLE IF NOT EXISTS stored_events ("
@@ -125,6 +140,7 @@ _EVENTS = {
         "FROM stored_events e WHERE e.originator_id = stream ORDER BY e.originator_version; "
         "END $$",
         *_CHAIN_TRIGGER,
+        *_NOTIFY_TRIGGER,
     ],
 }
 

@@ -14,14 +14,16 @@ PostgreSQL and one (the log's head) on SQLite.
 
 from __future__ import annotations
 
-from datetime import datetime
+import os
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+import orjson
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from crowdledger.adapters.cli.support import parse_time
-from crowdledger.adapters.ledger.live_facts import LiveFacts, notify
+from crowdledger.adapters.ledger.live_facts import LiveFacts
 from crowdledger.adapters.ledger.reads import show_document
 from crowdledger.adapters.store.codec import event_to_document
 from crowdledger.adapters.sync.redaction import redacted_document
@@ -31,7 +33,6 @@ from crowdledger.domain.errors import InvalidInputError, quoted
 from crowdledger.domain.events import LedgerEvent
 
 if TYPE_CHECKING:
-    from crowdledger.adapters.ledger.application import Ledger
     from crowdledger.adapters.web.app import WebState
     from crowdledger.rules.ruleset import RuleSet
 
@@ -102,7 +103,17 @@ def healthz(request: Request) -> dict[str, Any]:
     web = _web(request)
     from crowdledger.adapters.web.hooks import hook_stats
 
-    return {"status": "ok", "position": web.ledger.head(), "hooks": hook_stats(web)}
+    live = web.extra.get("live_facts")
+    return {
+        "status": "ok",
+        "position": web.ledger.head(),
+        # Which process answered (serve --workers N) and how far its facts in memory have
+        # followed the log (None before its first check): what a multi-process test and an
+        # operator look at to see every process is current.
+        "pid": os.getpid(),
+        "facts_position": live.position if isinstance(live, LiveFacts) else None,
+        "hooks": hook_stats(web),
+    }
 
 
 @router.get("/workers/{worker}", summary="What `show --json` prints")
@@ -126,10 +137,33 @@ class CheckBody(BaseModel):
     as_of: str | None = Field(None, description="ISO 8601; decide as of this time")
 
 
-@router.post("/check", summary="What `check --json` prints")
-async def check(
-    body: CheckBody, request: Request, who: Annotated[Principal, Depends(require("read"))]
-) -> dict[str, Any]:
+_may_read = require("read")
+_CHECK_BODY = CheckBody.model_json_schema()
+
+
+@router.post(
+    "/check",
+    summary="What `check --json` prints",
+    response_model=None,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": _CHECK_BODY}},
+        }
+    },
+    responses={200: {"description": "The decision, as `check --json` prints it"}},
+)
+async def check(request: Request) -> Response:
+    """The hot path of a task server, kept lean: the body is parsed by pydantic straight
+    from its bytes (no FastAPI body or dependency machinery), the answer serialised once
+    by orjson. The same refusals as any route: 401/403 from :func:`require`, a malformed
+    body as a 422 naming the field, an unknown rule set as a 404."""
+    who = await _may_read(request)
+    del who  # reading needs no actor; require() has refused whoever may not read
+    try:
+        body = CheckBody.model_validate_json(await request.body())
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_url=False)) from None
     # Answered on the event loop: from memory, with at most one indexed query (SQLite's
     # head); the worker's first check reads the read models once. A check of the past
     # replays events, so it goes to the thread pool like the other routes.
@@ -142,7 +176,7 @@ async def check(
         decision = await run_in_threadpool(web.ledger.check, body.worker, ruleset, as_of=when)
     else:
         decision = live_facts(web).check(body.worker, ruleset)
-    return decision.model_dump(mode="json")
+    return Response(orjson.dumps(decision.model_dump(mode="json")), media_type="application/json")
 
 
 @router.get("/eligible", summary="What `eligible --json` prints")
@@ -233,20 +267,9 @@ class RecordSubmissionBody(_Command):
     submitted_at: str | None = None
 
 
-def _context(body: _Command, who: Principal, key: str | None) -> dict[str, Any]:
-    return {
-        "actor": who.actor,
-        "reason": body.reason,
-        "occurred_at": parse_time(body.occurred_at, "occurred_at"),
-        "correlation_id": body.correlation_id,
-        "key": key,
-    }
-
-
 def _recorded(web: WebState, result: LedgerEvent | list[Any]) -> dict[str, Any]:
-    """The answer to a command; other processes and this one's facts learn of it now."""
-    ledger: Ledger = web.ledger
-    notify(ledger)
+    """The answer to a command; this process's facts learn of it now (other processes
+    from the log's NOTIFY trigger, at the command's commit)."""
     live = web.extra.get("live_facts")
     if isinstance(live, LiveFacts):
         live.sync()
@@ -254,166 +277,48 @@ def _recorded(web: WebState, result: LedgerEvent | list[Any]) -> dict[str, Any]:
     return {"events": _documents(events)}
 
 
-def _when(text: str | None, field: str) -> datetime | None:
-    return parse_time(text, field)
+# One table of the commands: (path and PERMISSIONS action, request body, Ledger method,
+# summary). Every field of a body is the method's keyword of the same name (times parsed
+# from ISO 8601), so one handler serves them all; each still has its own documented
+# request body and operation in the OpenAPI document.
+COMMANDS: tuple[tuple[str, type[_Command], str, str], ...] = (
+    ("grant", GrantBody, "grant", "Ledger.grant"),
+    ("revoke", RevokeBody, "revoke", "Ledger.revoke"),
+    ("adjust", AdjustBody, "adjust", "Ledger.adjust"),
+    ("block", BlockBody, "block", "Ledger.block"),
+    ("unblock", UnblockBody, "unblock", "Ledger.unblock"),
+    ("approve", ApproveBody, "approve", "Ledger.approve (one or several, all or none)"),
+    ("reject", RejectBody, "reject", "Ledger.reject (one or several, all or none)"),
+    ("soft-reject", SoftRejectBody, "soft_reject", "Ledger.soft_reject (one or several)"),
+    ("bonus", BonusBody, "bonus", "Ledger.bonus"),
+    ("record-submission", RecordSubmissionBody, "record_submission", "Ledger.record_submission"),
+)
+_TIMES = frozenset({"occurred_at", "until", "accepted_at", "submitted_at"})
 
 
-@router.post("/commands/grant", summary="Ledger.grant")
-def grant(
-    body: GrantBody,
-    request: Request,
-    who: Annotated[Principal, Depends(require("grant"))],
-    key: Key = None,
-) -> dict[str, Any]:
-    web = _web(request)
-    event = web.ledger.grant(
-        body.worker, body.qualification, value=body.value, **_context(body, who, key)
-    )
-    return _recorded(web, event)
+def _command_route(action: str, body_type: type[_Command], method: str, summary: str) -> None:
+    def run(
+        body: _Command, request: Request, who: Principal, key: str | None = None
+    ) -> dict[str, Any]:
+        web = _web(request)
+        fields = {name: getattr(body, name) for name in type(body).model_fields}
+        for name in _TIMES & fields.keys():
+            fields[name] = parse_time(fields[name], name)
+        result = getattr(web.ledger, method)(**fields, actor=who.actor, key=key)
+        return _recorded(web, result)
+
+    # What FastAPI reads to parse, authorise and document the route (the module's
+    # annotations are strings, which it could not resolve inside this function).
+    run.__annotations__ = {
+        "body": body_type,
+        "request": Request,
+        "who": Annotated[Principal, Depends(require(action))],
+        "key": Key,
+        "return": dict[str, Any],
+    }
+    run.__name__ = run.__qualname__ = method
+    router.post(f"/commands/{action}", summary=summary)(run)
 
 
-@router.post("/commands/revoke", summary="Ledger.revoke")
-def revoke(
-    body: RevokeBody,
-    request: Request,
-    who: Annotated[Principal, Depends(require("revoke"))],
-    key: Key = None,
-) -> dict[str, Any]:
-    web = _web(request)
-    return _recorded(
-        web, web.ledger.revoke(body.worker, body.qualification, **_context(body, who, key))
-    )
-
-
-@router.post("/commands/adjust", summary="Ledger.adjust")
-def adjust(
-    body: AdjustBody,
-    request: Request,
-    who: Annotated[Principal, Depends(require("adjust"))],
-    key: Key = None,
-) -> dict[str, Any]:
-    web = _web(request)
-    event = web.ledger.adjust(
-        body.worker,
-        body.qualification,
-        by=body.by,
-        initial=body.initial,
-        **_context(body, who, key),
-    )
-    return _recorded(web, event)
-
-
-@router.post("/commands/block", summary="Ledger.block")
-def block(
-    body: BlockBody,
-    request: Request,
-    who: Annotated[Principal, Depends(require("block"))],
-    key: Key = None,
-) -> dict[str, Any]:
-    web = _web(request)
-    event = web.ledger.block(
-        body.worker,
-        scope=body.scope,
-        until=_when(body.until, "until"),
-        **_context(body, who, key),
-    )
-    return _recorded(web, event)
-
-
-@router.post("/commands/unblock", summary="Ledger.unblock")
-def unblock(
-    body: UnblockBody,
-    request: Request,
-    who: Annotated[Principal, Depends(require("unblock"))],
-    key: Key = None,
-) -> dict[str, Any]:
-    web = _web(request)
-    return _recorded(
-        web, web.ledger.unblock(body.worker, scope=body.scope, **_context(body, who, key))
-    )
-
-
-@router.post("/commands/approve", summary="Ledger.approve (one or several, all or none)")
-def approve(
-    body: ApproveBody,
-    request: Request,
-    who: Annotated[Principal, Depends(require("approve"))],
-    key: Key = None,
-) -> dict[str, Any]:
-    web = _web(request)
-    result = web.ledger.approve(
-        body.submissions, feedback=body.feedback, **_context(body, who, key)
-    )
-    return _recorded(web, result)
-
-
-@router.post("/commands/reject", summary="Ledger.reject (one or several, all or none)")
-def reject(
-    body: RejectBody,
-    request: Request,
-    who: Annotated[Principal, Depends(require("reject"))],
-    key: Key = None,
-) -> dict[str, Any]:
-    web = _web(request)
-    result = web.ledger.reject(
-        body.submissions,
-        feedback=body.feedback,
-        category=body.category,
-        **_context(body, who, key),
-    )
-    return _recorded(web, result)
-
-
-@router.post("/commands/soft-reject", summary="Ledger.soft_reject (one or several)")
-def soft_reject(
-    body: SoftRejectBody,
-    request: Request,
-    who: Annotated[Principal, Depends(require("soft-reject"))],
-    key: Key = None,
-) -> dict[str, Any]:
-    web = _web(request)
-    result = web.ledger.soft_reject(
-        body.submissions, feedback=body.feedback, **_context(body, who, key)
-    )
-    return _recorded(web, result)
-
-
-@router.post("/commands/bonus", summary="Ledger.bonus")
-def bonus(
-    body: BonusBody,
-    request: Request,
-    who: Annotated[Principal, Depends(require("bonus"))],
-    key: Key = None,
-) -> dict[str, Any]:
-    web = _web(request)
-    context = _context(body, who, key)
-    context.pop("reason")
-    event = web.ledger.bonus(
-        body.worker,
-        amount=body.amount,
-        currency=body.currency,
-        submission=body.submission,
-        reason=body.reason,
-        **context,
-    )
-    return _recorded(web, event)
-
-
-@router.post("/commands/record-submission", summary="Ledger.record_submission")
-def record_submission(
-    body: RecordSubmissionBody,
-    request: Request,
-    who: Annotated[Principal, Depends(require("record-submission"))],
-    key: Key = None,
-) -> dict[str, Any]:
-    web = _web(request)
-    event = web.ledger.record_submission(
-        body.worker,
-        task=body.task,
-        submission=body.submission,
-        answer=body.answer,
-        accepted_at=_when(body.accepted_at, "accepted_at"),
-        submitted_at=_when(body.submitted_at, "submitted_at"),
-        **_context(body, who, key),
-    )
-    return _recorded(web, event)
+for _command in COMMANDS:
+    _command_route(*_command)

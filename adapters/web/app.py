@@ -142,7 +142,7 @@ def create_app(
         openapi_url="/api/v1/openapi.json",
     )
     app.state.web = state
-    app.middleware("http")(SecurityMiddleware(allowed_hosts))
+    app.add_middleware(SecurityMiddleware, allowed_hosts=allowed_hosts)
     app.add_exception_handler(AuthError, _auth_error)  # type: ignore[arg-type]
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 

@@ -185,11 +185,9 @@ async def prolific(request: Request) -> JSONResponse:
         state.counts["recorded"] += recorded
         if note == "unmatched":
             state.counts["unmatched"] += 1
-    if recorded:
-        from crowdledger.adapters.ledger.live_facts import notify
+    if recorded:  # other processes learn of it from the log's NOTIFY trigger
         from crowdledger.adapters.web.api import live_facts
 
-        notify(web.ledger)
         live_facts(web).sync()
     return JSONResponse({"recorded": recorded, "note": note})
 

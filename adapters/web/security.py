@@ -12,11 +12,12 @@ and the Origin check of state-changing requests.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
-from fastapi import Request, Response
-from fastapi.responses import JSONResponse, PlainTextResponse
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crowdledger.adapters.web.auth import STATE_CHANGING, same_origin
 
@@ -46,10 +47,23 @@ def _host_name(host: str) -> str:
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
-class SecurityMiddleware:
-    """An HTTP middleware (``app.middleware("http")``) for the checks above."""
+_HEADER_BYTES = [(name.lower().encode(), value.encode()) for name, value in HEADERS.items()]
+_NO_STORE = (b"cache-control", b"no-store")
 
-    def __init__(self, allowed_hosts: Iterable[str] | None = None) -> None:
+
+class SecurityMiddleware:
+    """A plain ASGI middleware (``app.add_middleware(SecurityMiddleware, allowed_hosts=...)``)
+    for the checks above.
+
+    Plain ASGI rather than Starlette's ``BaseHTTPMiddleware``: that one runs every request
+    in a task group of its own and copies the response through a stream, which cost more
+    than the whole ``POST /api/v1/check`` (bench/RESULTS.md). Here the request goes on
+    untouched and the headers are added to its ``http.response.start`` message, unless
+    the route set them itself.
+    """
+
+    def __init__(self, app: ASGIApp, allowed_hosts: Iterable[str] | None = None) -> None:
+        self.app = app
         hosts = tuple(allowed_hosts) if allowed_hosts is not None else LOOPBACK_HOSTS
         self.any_host = "*" in hosts
         self.hosts = frozenset(h.lower() for h in hosts)
@@ -70,26 +84,38 @@ class SecurityMiddleware:
             )
         return PlainTextResponse(message, status_code=status)
 
-    async def __call__(
-        self, request: Request, call_next: Callable[[Request], Awaitable[Any]]
-    ) -> Response:
-        host = request.headers.get("host", "")
-        if not self.any_host and _host_name(host).lower() not in self.hosts:
-            response: Response = self._error(
-                request, 400, "bad_host", "this server does not answer to that host name"
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        host = origin = b""
+        for name, value in scope["headers"]:
+            if name == b"host":
+                host = value
+            elif name == b"origin":
+                origin = value
+        refusal: Response | None = None
+        if not self.any_host and _host_name(host.decode("latin-1")).lower() not in self.hosts:
+            refusal = self._error(
+                Request(scope), 400, "bad_host", "this server does not answer to that host name"
             )
-        elif (
-            request.method in STATE_CHANGING
-            and request.headers.get("origin") is not None
-            and not same_origin(request)
-        ):
-            response = self._error(
-                request, 403, "bad_origin", "the request does not come from this site"
+        elif origin and scope["method"] in STATE_CHANGING and not same_origin(Request(scope)):
+            refusal = self._error(
+                Request(scope), 403, "bad_origin", "the request does not come from this site"
             )
+        extra = list(_HEADER_BYTES)
+        if not scope["path"].startswith("/static/"):
+            extra.append(_NO_STORE)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers: list[Any] = list(message.get("headers", ()))
+                present = {bytes(name).lower() for name, _ in headers}
+                headers.extend(pair for pair in extra if pair[0] not in present)
+                message = {**message, "headers": headers}
+            await send(message)
+
+        if refusal is not None:
+            await refusal(scope, receive, send_with_headers)
         else:
-            response = await call_next(request)
-        for name, value in HEADERS.items():
-            response.headers.setdefault(name, value)
-        if not request.url.path.startswith("/static/"):
-            response.headers.setdefault("Cache-Control", "no-store")
-        return response
+            await self.app(scope, receive, send_with_headers)
