@@ -23,11 +23,11 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
-import hashlib
 
 import orjson
 
 from crowdledger.adapters.archive.errors import ArchiveTampered
+from crowdledger.adapters.archive.layout import open_document
 from crowdledger.adapters.archive.s3 import ArchiveBucket
 from crowdledger.adapters.store.database import Cursor
 from crowdledger.adapters.store.worker_keys import keys_ddl
@@ -94,14 +94,7 @@ def decode_keys(data: bytes) -> ArchivedKeys:
     def bad(message: str) -> ArchiveTampered:
         return ArchiveTampered("changed", message, segment=KEYS)
 
-    try:
-        doc = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        raise bad(f"is not JSON ({exc})") from None
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise bad(f"is not a {FORMAT} document")
-    if doc.get("version") != VERSION:
-        raise bad(f"version: this crowdledger reads key documents of version {VERSION}")
+    doc = open_document(data, KEYS, FORMAT, VERSION, "key document")
     for name in ("ledger", "encryption", "kek_check"):
         if not isinstance(doc.get(name), str):
             raise bad(f"{name}: must be a string")
@@ -125,8 +118,7 @@ def decode_keys(data: bytes) -> ArchivedKeys:
 def save_keys(bucket: ArchiveBucket, keys: ArchivedKeys) -> bool:
     """Write ``keys.json`` unless the bucket holds the same document; True if written."""
     data = encode_keys(keys)
-    held = bucket.get(KEYS)
-    if held is not None and hashlib.sha256(held).digest() == hashlib.sha256(data).digest():
+    if bucket.get(KEYS) == data:
         return False
     bucket.put(KEYS, data, "application/json")
     return True

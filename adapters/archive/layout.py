@@ -338,17 +338,29 @@ def encode_manifest(manifest: Manifest) -> bytes:
     return orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n"
 
 
+def open_document(data: bytes, segment: str, form: str, version: int, what: str) -> dict[str, Any]:
+    """The JSON object of one of the bucket's documents, checked to be of ``form`` at
+    ``version``; :class:`ArchiveTampered` (``changed``, naming ``segment``) if not.
+    ``what`` names the kind of document in the messages (``manifest``)."""
+    try:
+        doc = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise ArchiveTampered("changed", f"is not JSON ({exc})", segment=segment) from None
+    if not isinstance(doc, dict) or doc.get("format") != form:
+        raise ArchiveTampered("changed", f"is not a {form} {what}", segment=segment)
+    if doc.get("version") != version:
+        raise ArchiveTampered(
+            "changed",
+            f"version: this crowdledger reads {what}s of version {version}",
+            segment=segment,
+        )
+    return doc
+
+
 def decode_manifest(data: bytes) -> Manifest:
     """Parse ``manifest.json``; :class:`ArchiveTampered` (``changed``) if malformed."""
+    doc = open_document(data, MANIFEST, FORMAT, VERSION, "manifest")
     try:
-        try:
-            doc = orjson.loads(data)
-        except orjson.JSONDecodeError as exc:
-            raise _Bad(f"is not JSON ({exc})") from None
-        if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-            raise _Bad(f"is not a {FORMAT} manifest")
-        if doc.get("version") != VERSION:
-            raise _Bad(f"version: this crowdledger reads manifests of version {VERSION}")
         entries = doc.get("segments")
         if not isinstance(entries, list):
             raise _Bad("segments: must be a list")

@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from crowdledger.rules.decision import Decision
     from crowdledger.rules.ruleset import RuleSet
 
-__all__ = ["CHANNEL", "LiveFacts", "notify"]
+__all__ = ["CHANNEL", "LiveFacts"]
 
 CHANNEL = "crowdledger_log"
 """The PostgreSQL notification channel the log's ``cl_notify`` trigger signals (payload:
@@ -88,18 +88,6 @@ class _Kept:
     stats: WorkerStats
     blocks: tuple[Block, ...]
     position: int
-
-
-def notify(ledger: Ledger) -> None:
-    """Wake every :class:`LiveFacts` following ``ledger`` with ``follow="notify"`` now.
-
-    Not needed after a write: the log's trigger NOTIFYs at every commit that appended.
-    Kept for a caller that wants followers to look again anyway (it costs one round
-    trip; nothing on SQLite)."""
-    if ledger.url.kind != "postgresql":
-        return
-    with ledger._db.transaction(write=False) as tx:
-        tx.events.execute(f"SELECT pg_notify('{CHANNEL}', ?)", (ledger.url.schema,))
 
 
 class LiveFacts:
