@@ -18,9 +18,11 @@ __all__ = [
     "IMPORTED_AS_HISTORY",
     "PROJECTED_TYPES",
     "BonusRow",
+    "Handler",
     "ProviderCommandRow",
     "SubmissionDetails",
     "ViewSink",
+    "handler_of",
     "project",
 ]
 
@@ -343,7 +345,9 @@ def _settled(sink: ViewSink, position: int, d: Data) -> None:
         sink.provider_command(_command(d, "settled", position, d["reason"]))
 
 
-_HANDLERS: dict[str, Callable[[ViewSink, int, Data], None]] = {
+Handler = Callable[[ViewSink, int, Data], None]
+
+_HANDLERS: dict[str, Handler] = {
     "QualificationDefined": _defined,
     "QualificationGranted": _granted,
     "QualificationRevoked": _revoked,
@@ -374,3 +378,10 @@ def project(sink: ViewSink, position: int, type_name: str, data: Data) -> None:
     handler = _HANDLERS.get(type_name)
     if handler is not None:
         handler(sink, position, data)
+
+
+def handler_of(type_name: str) -> Handler | None:
+    """What :func:`project` calls for events of ``type_name`` (None: the views do not
+    track them), for a bulk loop that looks it up once per topic instead of per event
+    (and need not even parse the events it skips)."""
+    return _HANDLERS.get(type_name)

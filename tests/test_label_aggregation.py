@@ -97,9 +97,13 @@ def test_labels_are_crowdkits_own_on_the_raw_labels(method: str) -> None:
     expected = model.fit_predict(frame)
     assert result.labels == {str(task): label for task, label in expected.items()}
     if method == "glad":
+        # GLAD is an iterative optimisation that stops within crowd-kit's tolerance
+        # (1e-5): two fits of the same answers agree to about that, not to the last bit
+        # (seen: 1e-6 apart with pandas 3.1 and scipy 1.17).
         alphas = model.alphas_
-        assert result.skills == {w: pytest.approx(logistic(float(alphas[w]))) for w in CROWD} | {
-            "mturk:A4SLOPPY": pytest.approx(logistic(float(alphas["mturk:A4SLOPPY"])))
+        workers = [*CROWD, "mturk:A4SLOPPY"]
+        assert result.skills == {
+            w: pytest.approx(logistic(float(alphas[w])), abs=1e-4) for w in workers
         }
 
 

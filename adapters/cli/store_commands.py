@@ -91,7 +91,7 @@ def import_(
     with opened() as ledger, progress("importing", quiet=quiet) as bar:
 
         def report(done: int, total: int | None) -> None:
-            if total is not None:  # the lines are in: the read models catch up
+            if total is not None and done < total:  # the read models were behind: they catch up
                 bar.describe("updating the read models")
             bar.update(done, total)
 

@@ -46,7 +46,7 @@ from uuid import UUID, uuid5
 import orjson
 
 from crowdledger.adapters.ledger.commands import CommandRunner, Decide, decisions
-from crowdledger.adapters.store.catch_up import apply_rows, type_name
+from crowdledger.adapters.store.catch_up import apply_rows, apply_upto, type_name
 from crowdledger.adapters.store.database import Cursor, Tx
 from crowdledger.adapters.store.event_log import EventLog
 from crowdledger.adapters.store.sql_views import SqlReadModel, SqlViews
@@ -99,6 +99,22 @@ def _may_trigger(row: tuple[int, str, bytes]) -> bool:
     from crowdledger.rules.automations import TRIGGER_TYPES
 
     return type_name(row[1]) in TRIGGER_TYPES
+
+
+def _is_config(topic: str) -> bool:
+    return type_name(topic) in _CONFIG_EVENTS
+
+
+def _run_end(rows: Sequence[tuple[int, str, bytes]], start: int, active: bool) -> int:
+    """Where a run from ``start`` ends: right after an event that changes what is
+    installed, before one automations may react to (while some are), or at the end."""
+    for end in range(start, len(rows)):
+        row = rows[end]
+        if _is_config(row[1]):
+            return end + 1
+        if active and _may_trigger(row):
+            return end
+    return len(rows)
 
 
 def _set(cur: Cursor, key: str, value: str) -> None:
@@ -275,30 +291,36 @@ class Follower:
         active = self._active(tx)
         batches = 0
         while max_batches is None or batches < max_batches:
-            rows = self.log.read_for_views(tx.events, position, batch)
+            room = batch  # events this batch may still take
+            if position < looked:
+                # Already looked at (all of a rebuild): applied in bulk, without a look
+                # at each event. What they install matters only to the events after
+                # them, so it is read once, at the end.
+                position, applied = apply_upto(tx, self.log, position, looked, batch)
+                if applied:
+                    active = self._active(tx)
+                    room -= applied
+                    if not room:
+                        batches += 1
+                        continue
+            rows = self.log.read_for_views(tx.events, position, room)
             if not rows:
                 break
             batches += 1
             start = 0
+            # Every event from here on is past ``looked``.
             while start < len(rows):
-                if active and rows[start][0] > looked and _may_trigger(rows[start]):
+                if active and _may_trigger(rows[start]):
                     self._one(tx, rows[start], position, active, head)
                     position = looked = rows[start][0]
                     start += 1
                     continue
-                # A run that needs no automation: already looked at (all of a rebuild),
-                # nothing installed, or events no automation reacts to (provider sync
-                # records). It ends after an event that changes what is installed.
-                end = start
-                while end < len(rows) and (
-                    not active or rows[end][0] <= looked or not _may_trigger(rows[end])
-                ):
-                    end += 1
-                    if type_name(rows[end - 1][1]) in _CONFIG_EVENTS:
-                        break
-                run = rows[start:end]
-                position = apply_rows(views, run, position)
-                if any(type_name(row[1]) in _CONFIG_EVENTS for row in run):
+                # A run that needs no automation: nothing installed, or events no
+                # automation reacts to (provider sync records). It ends after an event
+                # that changes what is installed.
+                end = _run_end(rows, start, bool(active))
+                position = apply_rows(views, rows[start:end], position)
+                if _is_config(rows[end - 1][1]):
                     active = self._active(tx)
                 # Every event of the run past ``looked`` needed no automation to look.
                 looked = max(looked, position)

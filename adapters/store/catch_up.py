@@ -13,6 +13,7 @@ transaction, with the missing events applied the same way, then thrown away.
 from __future__ import annotations
 
 import contextlib
+from bisect import bisect_right
 from collections.abc import Callable, Iterator, Sequence
 
 import orjson
@@ -22,19 +23,35 @@ from crowdledger.adapters.store.event_log import EventLog
 from crowdledger.adapters.store.schema import OVERLAY_TABLES, overlay_ddl
 from crowdledger.adapters.store.sql_views import SqlViews
 from crowdledger.projections.changes import ViewChanges
-from crowdledger.projections.projector import project
+from crowdledger.projections.projector import Handler, handler_of
 
-__all__ = ["BATCH", "BULK_BATCH", "apply_rows", "catch_up", "overlay", "type_name"]
+__all__ = [
+    "BATCH",
+    "BULK_BATCH",
+    "READ_CHUNK",
+    "apply_rows",
+    "apply_upto",
+    "catch_up",
+    "overlay",
+    "project_rows",
+    "type_name",
+]
 
 BATCH = 10_000
-# A rebuild or a catch-up after a bulk import: bigger batches coalesce more rows, and
-# each commit rewrites most pages of the big read-model tables into the WAL, so fewer
-# commits cost less: a rebuild of 1,000,000 events took 16.5 s in batches of 50,000 and
-# 13.6 s in batches of 200,000 (bench/RESULTS.md, 2026-12-03), for a few hundred MB more.
-BULK_BATCH = 200_000
+# A rebuild or a catch-up after a bulk import: bigger batches coalesce more rows (a
+# worker's row is written once per batch, not once per event), and each commit rewrites
+# most pages of the big read-model tables into the WAL, so fewer commits cost less: a
+# rebuild of 1,000,000 events took 16.5 s in batches of 50,000 and 13.6 s in batches of
+# 200,000 (bench/RESULTS.md, 2026-12-03). apply_upto() reads a batch READ_CHUNK events
+# at a time, so memory holds one batch's coalesced changes, not its events: batches of
+# 1,000,000 took a third less time than of 200,000 (the ratio to a raw read went from
+# 0.25-0.32 to 0.35-0.41 on a loaded machine, 2026-12-03), at 675 MB resident (from 410).
+BULK_BATCH = 1_000_000
+READ_CHUNK = 20_000
 
 
 _TYPE_NAMES: dict[str, str] = {}
+_HANDLERS: dict[str, Handler | None] = {}  # by topic
 
 
 def type_name(topic: str) -> str:
@@ -46,19 +63,62 @@ def type_name(topic: str) -> str:
     return name
 
 
+def project_rows(changes: ViewChanges, rows: Sequence[tuple[int, str, bytes]]) -> None:
+    """Project ``rows`` of (position, topic, state) into ``changes``, in order."""
+    loads = orjson.loads  # takes bytes as SQLite and psycopg return them, or memoryview
+    handlers = _HANDLERS
+    # As project() does, with its handler looked up by topic: a rebuild calls this loop
+    # a million times, and the lookups through type_name() cost as much as parsing.
+    for position, topic, state in rows:
+        try:
+            handler = handlers[topic]
+        except KeyError:
+            handler = handlers[topic] = handler_of(type_name(topic))
+        if handler is not None:
+            handler(changes, position, loads(state))
+
+
 def apply_rows(cur: Cursor, rows: Sequence[tuple[int, str, bytes]], old_position: int) -> int:
     """Project ``rows`` of (position, topic, state), which must follow ``old_position``
     without a gap, and record them with the new tracking position."""
     if not rows:
         return old_position
     changes = ViewChanges()
-    loads = orjson.loads
-    for position, topic, state in rows:
-        project(changes, position, type_name(topic), loads(bytes(state)))
+    project_rows(changes, rows)
     SqlViews.write(cur, changes)
     new_position = rows[-1][0]
     SqlViews.move(cur, old_position, new_position)
     return new_position
+
+
+def _position_of(row: tuple[int, str, bytes]) -> int:
+    return row[0]
+
+
+def apply_upto(tx: Tx, log: EventLog, after: int, upto: int, limit: int) -> tuple[int, int]:
+    """Apply the events after position ``after`` and up to ``upto``, at most ``limit``
+    of them, as one batch; returns the new tracking position and how many there were.
+
+    For a rebuild: the events are read :data:`READ_CHUNK` at a time and coalesce into
+    one set of changes, so a batch may be large (the fewer the batches, the fewer rows
+    written again and again, and commits) while memory holds the changes, not the
+    events."""
+    changes = ViewChanges()
+    position, applied = after, 0
+    while applied < limit:
+        rows = log.read_for_views(tx.events, position, min(READ_CHUNK, limit - applied))
+        end = bisect_right(rows, upto, key=_position_of)
+        if end == 0:
+            break
+        project_rows(changes, rows if end == len(rows) else rows[:end])
+        position = rows[end - 1][0]
+        applied += end
+        if end < len(rows):
+            break
+    if applied:
+        SqlViews.write(tx.views, changes)
+        SqlViews.move(tx.views, after, position)
+    return position, applied
 
 
 def catch_up(

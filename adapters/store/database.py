@@ -118,8 +118,10 @@ class Cursor:
         *,
         conflict: Sequence[str],
         update: Sequence[str] = (),
+        add: Sequence[str] = (),
     ) -> None:
-        """Insert ``rows``; on a key clash update ``update`` (or keep the old row).
+        """Insert ``rows``; on a key clash update ``update`` and add the new row's
+        ``add`` columns to the old row's (or keep the old row).
 
         ``types`` are the PostgreSQL column types, used to pass each column as one array
         (a single ``INSERT ... SELECT FROM unnest(...)`` instead of a round trip per row).
@@ -128,11 +130,9 @@ class Cursor:
         rows = list(rows)
         if not rows:
             return
-        action = (
-            "DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in update)
-            if update
-            else "DO NOTHING"
-        )
+        sets = [f"{c} = excluded.{c}" for c in update]
+        sets += [f"{c} = {table}.{c} + excluded.{c}" for c in add]
+        action = "DO UPDATE SET " + ", ".join(sets) if sets else "DO NOTHING"
         tail = f"ON CONFLICT ({', '.join(conflict)}) {action}"
         if self._pyformat and len(rows) >= COPY_ROWS:
             self._copy_insert(table, columns, types, rows, tail)

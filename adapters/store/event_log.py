@@ -209,6 +209,34 @@ class EventLog:
         self.take_lock(cur)
         if self.cipher is not None:
             rows = self.cipher.seal_rows(cur, rows)
+        return self._insert(cur, rows, head)
+
+    def append_readable(
+        self, cur: Cursor, rows: Sequence[StoredRow]
+    ) -> list[tuple[int, str, bytes]]:
+        """Append ``rows``; returns them as :meth:`read_for_views` would read them back,
+        (position, topic, state), without reading them back: a bulk import projects what
+        it appends in its own transaction.
+
+        On an encrypted ledger a row sealed here reads back as its plaintext; a row left
+        as it came (no worker in it, or one already sealed or pseudonymous, as in an
+        export of an erased worker) reads back through the cipher, as in a rebuild.
+        """
+        self.take_lock(cur)
+        cipher = self.cipher
+        stored = rows if cipher is None else cipher.seal_rows(cur, rows)
+        first = self._insert(cur, stored, None)
+        if cipher is None:
+            return [(first + i, row[2], row[3]) for i, row in enumerate(rows)]
+        readable = []
+        for i, (row, kept) in enumerate(zip(rows, stored, strict=True)):
+            topic, state = row[2], row[3]
+            if kept[3] is state:  # not sealed here: read it as a rebuild would
+                topic, state = cipher.open_state(cur, topic, state)
+            readable.append((first + i, topic, state))
+        return readable
+
+    def _insert(self, cur: Cursor, rows: Sequence[StoredRow], head: int | None) -> int:
         if not self._sqlite and len(rows) <= 100:
             return self._append_returning(cur, rows)  # hashed by the database
         if not rows:
@@ -307,10 +335,7 @@ class EventLog:
         )
         fetched = cur.fetchall()
         if self.cipher is not None:
-            fetched = [(p, t, bytes(st)) for p, t, st in fetched]
-            self.cipher.prefetch(cur, [st for _, _, st in fetched])
-            opener = self.cipher.open_state
-            return [(p, *opener(cur, t, st)) for p, t, st in fetched]
+            return self.cipher.open_rows(cur, fetched)
         return fetched
 
     def read_streams(self, cur: Cursor, streams: Iterable[UUID]) -> list[LogRow]:

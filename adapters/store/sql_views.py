@@ -25,6 +25,8 @@ from crowdledger.rules.comparators import Comparator
 __all__ = ["VIEWS", "SqlPopulation", "SqlReadModel", "SqlViews"]
 
 VIEWS = "views"
+# The counters of cl_workers, in the order ViewChanges.counts keeps them.
+_COUNTS = ("submitted", "approved", "rejected", "soft_rejected", "gold_judged", "gold_agreed")
 
 
 def _when(text: str) -> datetime:
@@ -83,13 +85,18 @@ class SqlViews:
                 changes.definitions.values(),
                 conflict=("name",),
             )
+        counts = changes.counts
         if changes.workers:
+            # A worker seen in this batch gets its counts in the same statement (added
+            # to the row if it is already there): one B-tree visit instead of two.
+            zero = (0,) * len(_COUNTS)
             cur.insert_many(
                 "cl_workers",
-                ("worker", "first_position", "first_seen"),
-                ("text", "bigint", "text"),
-                changes.workers.values(),
+                ("worker", "first_position", "first_seen", *_COUNTS),
+                ("text", "bigint", "text", *("bigint",) * len(_COUNTS)),
+                [(*row, *counts.get(worker, zero)) for worker, row in changes.workers.items()],
                 conflict=("worker",),
+                add=_COUNTS,
             )
         if changes.values:
             cur.insert_many(
@@ -131,19 +138,13 @@ class SqlViews:
                 ("worker", "scope"),
                 [key for key, row in changes.blocks.items() if row is None],
             )
-        if changes.counts:
+        if counts:
+            workers = changes.workers
             cur.add_many(
                 "cl_workers",
                 "worker",
-                (
-                    "submitted",
-                    "approved",
-                    "rejected",
-                    "soft_rejected",
-                    "gold_judged",
-                    "gold_agreed",
-                ),
-                [(w, *counts) for w, counts in changes.counts.items()],
+                _COUNTS,
+                [(w, *row) for w, row in counts.items() if w not in workers],
             )
         if changes.automations:
             cur.insert_many(

@@ -230,7 +230,8 @@ class LineChecker:
         # In an empty ledger no stream can exist but the ones this file creates.
         self.empty = self.head == 0
         self.correlation = f"import:{uuid4()}"
-        self.schema = line_schema()
+        # The compiled validator itself: TypeAdapter's wrapper adds a sixth to each call.
+        self.validate_json = line_schema().validator.validate_json
         self.summary = ImportSummary()
         self.ids: set[str] = set()  # every event id a line of this file gives
         self.left_out_ids: set[str] = set()
@@ -263,7 +264,7 @@ class LineChecker:
 
     def line(self, number: int, raw: bytes) -> None:
         try:
-            doc = self.schema.validate_json(raw)
+            doc = self.validate_json(raw)
         except ValidationError:
             parsed = self.checked_slowly(number, raw)
         else:
@@ -621,12 +622,12 @@ def event_from_valid_line(doc: dict[str, Any]) -> LedgerEvent:
     """
     pop = doc.pop
     pop("position", None)
-    cls = event_types()[pop("type")]
+    cls, defaults, times, relations = _finishing(pop("type"))
     doc["timestamp"] = pop("recorded_at")
-    for name, default in field_defaults(cls):  # an older export lacks the newer fields
+    for name, default in defaults:  # an older export lacks the newer fields
         if name not in doc:
             doc[name] = default
-    for name in datetime_fields(cls):
+    for name in times:
         text = doc[name]
         if text is None:
             continue
@@ -645,6 +646,15 @@ def event_from_valid_line(doc: dict[str, Any]) -> LedgerEvent:
         doc[name] = when
     event = object.__new__(cls)
     object.__setattr__(event, "__dict__", doc)
-    if cls.validate_relations is not LedgerEvent.validate_relations:
+    if relations:
         event.validate_relations()
     return event
+
+
+@cache
+def _finishing(type_name: str) -> tuple[type[LedgerEvent], Any, tuple[str, ...], bool]:
+    """What :func:`event_from_valid_line` needs of an event type, looked up once: its
+    class, its defaulted fields, its times, whether it checks relations between fields."""
+    cls = event_types()[type_name]
+    relations = cls.validate_relations is not LedgerEvent.validate_relations
+    return cls, field_defaults(cls), datetime_fields(cls), relations
