@@ -333,12 +333,13 @@ class WorkerCipher:
     def open_rows(
         self, cur: Cursor, rows: Sequence[tuple[int, str, Any]]
     ) -> list[tuple[int, str, bytes]]:
-        """Rows of (position, topic, state) opened as :meth:`open_state` opens one, in
-        two passes: find every seal and the keys they need (looked up in a few queries),
-        then decrypt. A rebuild opens every row of the log this way, and the per-row
-        cost of the cipher is what its speed with encryption comes down to."""
+        """Rows of (position, topic, state) opened as :meth:`open_state` opens one: each
+        row whose key is already known at once, the others once their keys have been
+        looked up together (a few queries). A rebuild opens every row of the log this
+        way, and the per-row cost of the cipher is what its speed with encryption comes
+        down to."""
         out: list[tuple[int, str, bytes]] = list(rows)
-        seals: list[tuple[int, int, int, bytes]] = []  # (index, key_at, seal_at, kid)
+        later: list[tuple[int, int, int, bytes]] = []  # (index, key_at, seal_at, kid)
         known = self._open
         wanted: set[bytes] = set()
         # Searches within the state, never slices of it (a slice copies): this loop runs
@@ -357,27 +358,22 @@ class WorkerCipher:
             if state.find(b'"', seal_at + 8, len(state) - 2) != -1:
                 continue  # "~k"/"~s" inside a plaintext value, not our seal
             kid = state[seal_at - 32 : seal_at]
-            seals.append((index, key_at, seal_at, kid))
-            if kid not in known:
-                wanted.add(kid)
+            aes = known.get(kid, _UNKNOWN)
+            if aes is _UNKNOWN or aes is None:
+                later.append((index, key_at, seal_at, kid))
+                if aes is _UNKNOWN:
+                    wanted.add(kid)
+                continue
+            out[index] = (row[0], row[1], _opened(aes, state, key_at, seal_at))
         if wanted:
             self._fetch(cur, wanted)
-        invalid, view = _invalid_tag(), memoryview
-        for index, key_at, seal_at, kid in seals:
+        for index, key_at, seal_at, kid in later:
             position, topic, state = out[index]
             aes = known[kid]
             if aes is None:
                 out[index] = (position, *self._erased(topic, state[:key_at] + b"}", kid.decode()))
-                continue
-            try:
-                raw = a2b_base64(state[seal_at + 8 : -2])
-                private = aes.decrypt(raw[:12], raw[12:], None)
-            except (binascii.Error, invalid):
-                raise StoreError(
-                    "stored_events: an encrypted event does not decrypt (altered?); "
-                    "run `crowdledger verify`"
-                ) from None
-            out[index] = (position, topic, b"".join((view(state)[:key_at], b",", private)))
+            else:
+                out[index] = (position, topic, _opened(aes, state, key_at, seal_at))
         return out
 
     def _fetch(self, cur: Cursor, wanted: set[bytes]) -> None:
@@ -426,6 +422,20 @@ _UNKNOWN: Any = object()  # a key id not looked up yet
 
 
 @cache
+def _opened(aes: AESGCM, state: bytes, key_at: int, seal_at: int) -> bytes:
+    """``state`` with its seal (``"~k"`` at ``key_at``, ``"~s"`` at ``seal_at``) replaced
+    by the fields it hides."""
+    try:
+        raw = a2b_base64(state[seal_at + 8 : -2])
+        private = aes.decrypt(raw[:12], raw[12:], None)
+    except (binascii.Error, _invalid_tag()):
+        raise StoreError(
+            "stored_events: an encrypted event does not decrypt (altered?); "
+            "run `crowdledger verify`"
+        ) from None
+    return b"".join((memoryview(state)[:key_at], b",", private))
+
+
 def _invalid_tag() -> type[Exception]:
     from cryptography.exceptions import InvalidTag
 
