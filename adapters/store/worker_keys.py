@@ -311,8 +311,7 @@ class WorkerCipher:
         key_at = seal_at - 39  # len(',"~k":"') + 32 hex digits
         if key_at < 1 or state[key_at : seal_at - 32] != b',"~k":"':
             return topic, state
-        sealed = state[seal_at + 8 : -2]
-        if b'"' in sealed:  # "~k"/"~s" keys inside a plaintext value, not our seal
+        if b'"' in state[seal_at + 8 : -2]:  # "~k"/"~s" inside a plaintext value
             return topic, state
         kid = state[seal_at - 32 : seal_at]
         aes = self._open.get(kid, _UNKNOWN)
@@ -320,15 +319,7 @@ class WorkerCipher:
             aes = self._load(cur, kid)
         if aes is None:
             return self._erased(topic, state[:key_at] + b"}", kid.decode())
-        try:
-            raw = a2b_base64(sealed)
-            private = aes.decrypt(raw[:12], raw[12:], None)
-        except (binascii.Error, _invalid_tag()):
-            raise StoreError(
-                "stored_events: an encrypted event does not decrypt (altered?); "
-                "run `crowdledger verify`"
-            ) from None
-        return topic, state[:key_at] + b"," + private
+        return topic, _opened(aes, state, key_at, seal_at)
 
     def open_rows(
         self, cur: Cursor, rows: Sequence[tuple[int, str, Any]]
@@ -421,7 +412,6 @@ class WorkerCipher:
 _UNKNOWN: Any = object()  # a key id not looked up yet
 
 
-@cache
 def _opened(aes: AESGCM, state: bytes, key_at: int, seal_at: int) -> bytes:
     """``state`` with its seal (``"~k"`` at ``key_at``, ``"~s"`` at ``seal_at``) replaced
     by the fields it hides."""
@@ -436,6 +426,7 @@ def _opened(aes: AESGCM, state: bytes, key_at: int, seal_at: int) -> bytes:
     return b"".join((memoryview(state)[:key_at], b",", private))
 
 
+@cache
 def _invalid_tag() -> type[Exception]:
     from cryptography.exceptions import InvalidTag
 

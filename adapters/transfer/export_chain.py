@@ -20,7 +20,6 @@ of the ledger (``crowdledger checkpoint``) and verify the ledger itself.
 from __future__ import annotations
 
 import hashlib
-from hashlib import sha256
 
 from crowdledger.adapters.audit.errors import TamperingDetected
 
@@ -67,12 +66,16 @@ class LineChain:
     def check(self, number: int, raw: bytes) -> bytes:
         line = raw.rstrip(b"\r\n")
         if self.chained:  # the usual case, in one comparison of the hex digits
-            body = line[:-_SUFFIX_LENGTH] + b"}"
-            digest = sha256(EXPORT_PREFIX + self.previous + body).digest()
+            body, digest = self._sealed(line)
             if line[-_SUFFIX_LENGTH:-66] == _MARK and line[-66:] == digest.hex().encode() + b'"}':
                 self.previous = digest
                 return body
         return self._check_slowly(number, raw, line)
+
+    def _sealed(self, line: bytes) -> tuple[bytes, bytes]:
+        """The line's body (without its hash) and the hash it must carry."""
+        body = line[:-_SUFFIX_LENGTH] + b"}"
+        return body, hashlib.sha256(EXPORT_PREFIX + self.previous + body).digest()
 
     def _check_slowly(self, number: int, raw: bytes, line: bytes) -> bytes:
         """The first line, a file without hashes, and every line that fails: which way."""
@@ -104,8 +107,7 @@ class LineChain:
                 number,
                 "the line has no hash, unlike the lines before it: it was inserted or edited",
             )
-        body = line[:-_SUFFIX_LENGTH] + b"}"
-        digest = hashlib.sha256(EXPORT_PREFIX + self.previous + body).digest()
+        body, digest = self._sealed(line)
         if digest != stated:
             raise TamperedFileError(
                 self.path,

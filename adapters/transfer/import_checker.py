@@ -652,7 +652,9 @@ def event_from_valid_line(doc: dict[str, Any]) -> LedgerEvent:
 
 
 @cache
-def _finishing(type_name: str) -> tuple[type[LedgerEvent], Any, tuple[str, ...], bool]:
+def _finishing(
+    type_name: str,
+) -> tuple[type[LedgerEvent], tuple[tuple[str, Any], ...], tuple[str, ...], bool]:
     """What :func:`event_from_valid_line` needs of an event type, looked up once: its
     class, its defaulted fields, its times, whether it checks relations between fields."""
     cls = event_types()[type_name]

@@ -41,7 +41,7 @@ def main(db_file: str, path: str, at: str, max_skew: str, automations: str) -> i
             # An encrypted ledger's existing streams are read through its cipher (the KEK
             # comes from the environment this process inherited).
             log.cipher = cipher_for(tx.events, db_file)
-            checker = LineChecker(
+            summary = LineChecker(
                 tx.events,
                 log,
                 Path(path),
@@ -50,8 +50,7 @@ def main(db_file: str, path: str, at: str, max_skew: str, automations: str) -> i
                 dialect=db.dialect,
                 max_skew=timedelta(seconds=float(max_skew)),
                 automations=automations == "1",
-            )
-            summary = checker.check_file()
+            ).check_file()
         say("done", summary)
     except ImportFileError as exc:
         say("refused", (exc.path, exc.line, exc.field, exc.message))

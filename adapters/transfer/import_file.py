@@ -169,7 +169,7 @@ def append_file(
                 if progress is not None:
                     progress(appended, None)
 
-            checker = LineChecker(
+            summary = LineChecker(
                 cur,
                 ledger._log,
                 path,
@@ -178,8 +178,7 @@ def append_file(
                 dialect=db.dialect,
                 max_skew=ledger._max_clock_skew,
                 automations=automations,
-            )
-            summary = checker.check_file()
+            ).check_file()
         views.finish()
         if summary.added:
             # Automations never look at imported events: the file holds what they did.
