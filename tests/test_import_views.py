@@ -16,6 +16,7 @@ import orjson
 import pytest
 
 from crowdledger import ImportFileError, Ledger, StoreError
+from crowdledger.adapters.store import helper_process
 from crowdledger.adapters.store.schema import READ_MODEL_INDEXES, READ_MODEL_TABLES
 from crowdledger.adapters.store.sql_views import SqlViews
 from crowdledger.adapters.transfer import import_file
@@ -203,9 +204,9 @@ def test_a_checking_process_that_fails_imports_nothing(
     def stand_in(command: list[str], **options: Any) -> subprocess.Popen[bytes]:
         return real([sys.executable, "-c", script], **options)
 
-    monkeypatch.setattr(import_file.subprocess, "Popen", stand_in)
+    monkeypatch.setattr(helper_process.subprocess, "Popen", stand_in)
     with Ledger.open(f"sqlite:///{tmp_path / 'l.db'}", clock=clock) as ledger:
         with pytest.raises(StoreError, match=re.escape(said)):
             append_file(ledger, path, parallel=True)
         assert ledger.head() == 0
-    assert not [t for t in threading.enumerate() if t.name == "crowdledger-import-reader"]
+    assert not [t for t in threading.enumerate() if t.name == "crowdledger-import_child"]

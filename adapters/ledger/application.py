@@ -940,14 +940,35 @@ class Ledger(ReviewCommands, ReadAPI):
         rebuild resumes where it stopped. ``progress(done, total)`` is called per batch.
         Returns the number of events replayed.
         """
-        with self._db.transaction(write=True) as tx:
-            SqlViews.clear(tx.views)
-            for index in READ_MODEL_INDEXES:
-                tx.views.execute(f"DROP INDEX IF EXISTS {index}")
+        if self._log.cipher is not None:
+            # A key another process destroyed (an erasure) must not open rows here.
+            self._log.cipher.forget()
+            if self.url.kind != "memory":
+                self._open_ahead()
         try:
-            return self.catch_up(progress, batch=batch)
+            with self._db.transaction(write=True) as tx:
+                SqlViews.clear(tx.views)
+                for index in READ_MODEL_INDEXES:
+                    tx.views.execute(f"DROP INDEX IF EXISTS {index}")
+            try:
+                return self.catch_up(progress, batch=batch)
+            finally:
+                self._db.setup([], list(READ_MODEL_INDEXES.values()))
         finally:
-            self._db.setup([], list(READ_MODEL_INDEXES.values()))
+            if self._log.ahead is not None:
+                self._log.ahead.close()
+                self._log.ahead = None
+
+    def _open_ahead(self) -> None:
+        """Have another process open the rows a rebuild of an encrypted ledger reads, on
+        the other core: opening costs half as much again as projecting. Started first,
+        so that its first rows are ready when the read models have been cleared."""
+        from crowdledger.adapters.store.opened_rows import OpenedRowsAhead
+
+        with self._db.transaction(write=False) as tx:
+            head = self._log.head(tx.events)
+        if OpenedRowsAhead.worth_it(head, self._db.dialect):
+            self._log.ahead = OpenedRowsAhead(self.url.text, self._db.dialect, 0, head)
 
     def catch_up(
         self, progress: Callable[[int, int], None] | None = None, *, batch: int = BULK_BATCH

@@ -27,6 +27,7 @@ from crowdledger.domain.errors import ConcurrencyError, StoreError
 from crowdledger.domain.events import LedgerEvent
 
 if TYPE_CHECKING:
+    from crowdledger.adapters.store.opened_rows import OpenedRowsAhead
     from crowdledger.adapters.store.worker_keys import WorkerCipher
 
 __all__ = ["IMPORTED_KEY", "EventLog", "HashedRow", "LogRow", "StoredRow", "hash_rows"]
@@ -109,6 +110,8 @@ class EventLog:
         # append, opens them on every read but read_hashed (the chain is over the stored
         # bytes).
         self.cipher: WorkerCipher | None = None
+        # A rebuild's rows opened by a second process (adapters/store/opened_rows.py).
+        self.ahead: OpenedRowsAhead | None = None
 
     def _opened(self, cur: Cursor, rows: list[LogRow]) -> list[LogRow]:
         cipher = self.cipher
@@ -328,6 +331,10 @@ class EventLog:
     def read_for_views(self, cur: Cursor, after: int, limit: int) -> list[tuple[int, str, bytes]]:
         """(position, topic, state) of up to ``limit`` events after ``after``: all a
         projector needs, without the cost of turning stream ids into UUIDs."""
+        if self.ahead is not None:
+            opened = self.ahead.take(cur, after, limit)
+            if opened is not None:
+                return opened
         cur.execute(
             f"SELECT {self._position}, topic, state FROM stored_events "
             f"WHERE {self._position} > ? ORDER BY {self._position} LIMIT {int(limit)}",

@@ -258,6 +258,10 @@ class WorkerCipher:
         cur.execute("DELETE FROM cl_worker_keys WHERE lookup = ?", (lookup,))
         return str(key_id)
 
+    def forget(self) -> None:
+        """Drop every key read so far: another process may have destroyed some since."""
+        self._open.clear()
+
     def destroyed(self, key_id: str) -> None:
         """Forget a key whose deletion has committed (never before: a rollback keeps it)."""
         self._open[key_id.encode()] = None
@@ -423,7 +427,7 @@ def _opened(aes: AESGCM, state: bytes, key_at: int, seal_at: int) -> bytes:
             "stored_events: an encrypted event does not decrypt (altered?); "
             "run `crowdledger verify`"
         ) from None
-    return b"".join((memoryview(state)[:key_at], b",", private))
+    return state[:key_at] + b"," + private  # faster than a join of a memoryview
 
 
 @cache

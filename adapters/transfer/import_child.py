@@ -9,27 +9,21 @@ field, message))`` for a bad line, or ``("failed", text)``.
 
 from __future__ import annotations
 
-import pickle
 import sys
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from crowdledger.adapters.audit.errors import TamperingDetected
 from crowdledger.adapters.store.database import SQLiteDatabase
 from crowdledger.adapters.store.event_log import EventLog, StoredRow
+from crowdledger.adapters.store.helper_process import sender
 from crowdledger.adapters.store.worker_keys import cipher_for
 from crowdledger.adapters.transfer.import_checker import LineChecker
 from crowdledger.domain.errors import ImportFileError
 
 
 def main(db_file: str, path: str, at: str, max_skew: str, automations: str) -> int:
-    out = sys.stdout.buffer
-
-    def say(kind: str, payload: Any) -> None:
-        pickle.dump((kind, payload), out, protocol=pickle.HIGHEST_PROTOCOL)
-        out.flush()
-
+    say = sender(sys.stdout.buffer)
     db = SQLiteDatabase(db_file)
     try:
         with db.bulk(cache_mib=64), db.transaction(write=False) as tx:

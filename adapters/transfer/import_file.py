@@ -17,22 +17,16 @@ instead, in batches.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import pickle
-import queue
-import subprocess
-import sys
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 from crowdledger.adapters.ledger.follow import mark_imported
 from crowdledger.adapters.store.catch_up import project_rows
 from crowdledger.adapters.store.database import Cursor, SQLiteDatabase, Tx
 from crowdledger.adapters.store.event_log import IMPORTED_KEY, StoredRow
+from crowdledger.adapters.store.helper_process import HelperProcess
 from crowdledger.adapters.store.schema import READ_MODEL_INDEXES
 from crowdledger.adapters.store.sql_views import SqlViews
 from crowdledger.adapters.transfer.import_checker import ImportSummary, LineChecker
@@ -265,35 +259,24 @@ def _append_checked_elsewhere(
     *,
     automations: bool = True,
 ) -> ImportSummary:
-    # A fresh interpreter (not multiprocessing, which would re-run the host's main
-    # module), told where this crowdledger is so it imports the same code.
-    package_root = str(Path(__file__).resolve().parents[2])
-    env = dict(
-        os.environ,
-        PYTHONPATH=os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])),
-    )
-    command = [
-        sys.executable,
-        "-m",
+    checker = HelperProcess(
         "crowdledger.adapters.transfer.import_child",
-        db_file,
-        str(path),
-        ledger._clock().isoformat(),
-        str(ledger._max_clock_skew.total_seconds()),
-        "1" if automations else "0",
-    ]
-    child = subprocess.Popen(command, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env)
-    assert child.stdout is not None
-    messages = _Messages(child.stdout)
+        [
+            db_file,
+            str(path),
+            ledger._clock().isoformat(),
+            str(ledger._max_clock_skew.total_seconds()),
+            "1" if automations else "0",
+        ],
+    )
     added = 0
     try:
         while True:
-            kind, payload = messages.get()
+            kind, payload = checker.get()
             if kind == "eof":
-                child.wait()
                 raise StoreError(
-                    f"the process checking {path} stopped unexpectedly (exit code {child.returncode}); "
-                    "nothing was imported"
+                    f"the process checking {path} stopped unexpectedly (exit code "
+                    f"{checker.wait()}); nothing was imported"
                 ) from None
             if kind == "rows":
                 rows, keys = payload
@@ -312,49 +295,4 @@ def _append_checked_elsewhere(
             else:
                 raise StoreError(f"checking {path} failed: {payload}; nothing was imported")
     finally:
-        if child.poll() is None:
-            child.kill()  # the reader sees the end of its pipe
-        messages.close()
-        child.stdout.close()
-        child.wait()
-
-
-class _Messages:
-    """The checking process's messages, read by a thread as soon as they are written.
-
-    Without it the checker waits, its chunk written, until this process has appended
-    and projected the chunk before (every few chunks that includes writing a batch of
-    read models: seconds); with it the checker goes on with the next lines. At most
-    ``AHEAD`` chunks wait here, unpickled.
-    """
-
-    AHEAD = 16
-
-    def __init__(self, pipe: IO[bytes]) -> None:
-        self._queue: queue.Queue[tuple[str, Any]] = queue.Queue(self.AHEAD)
-        self._thread = threading.Thread(
-            target=self._read, args=(pipe,), name="crowdledger-import-reader", daemon=True
-        )
-        self._thread.start()
-
-    def _read(self, pipe: IO[bytes]) -> None:
-        while True:
-            try:
-                message: tuple[str, Any] = pickle.load(pipe)
-            except EOFError:
-                message = ("eof", None)
-            except Exception as exc:  # a torn message: said as the checker's failure
-                message = ("failed", f"{type(exc).__name__}: {exc}")
-            self._queue.put(message)
-            if message[0] != "rows":
-                return
-
-    def get(self) -> tuple[str, Any]:
-        return self._queue.get()
-
-    def close(self) -> None:
-        """Wait for the reader to stop (the pipe must be ending), unblocking it."""
-        while self._thread.is_alive():
-            with contextlib.suppress(queue.Empty):
-                self._queue.get(timeout=0.05)
-        self._thread.join()
+        checker.close()
