@@ -23,23 +23,32 @@ import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-__all__ = ["HelperProcess", "sender"]
+__all__ = ["HelperProcess", "run_helper"]
 
 # Messages the helper may send before it must wait: enough to keep it busy while this
 # process does something long (writing a batch of read models takes seconds).
 AHEAD = 16
 
 
-def sender(out: IO[bytes]) -> Callable[[str, Any], None]:
-    """The helper's side: a function that sends one message."""
+def run_helper(work: Callable[[Callable[[str, Any], None]], None]) -> int:
+    """The helper's side: ``work(say)``, where ``say(kind, payload)`` sends a message.
+    Whatever ``work`` raises is sent as ``("failed", text)``, for the process that
+    started it to act on; the exit code is 1 if that process has gone away, else 0."""
+    out = sys.stdout.buffer
 
     def say(kind: str, payload: Any) -> None:
         pickle.dump((kind, payload), out, protocol=pickle.HIGHEST_PROTOCOL)
         out.flush()
 
-    return say
+    try:
+        work(say)
+    except BrokenPipeError:
+        return 1
+    except Exception as exc:
+        say("failed", f"{type(exc).__name__}: {exc}")
+    return 0
 
 
 class HelperProcess:
@@ -47,18 +56,13 @@ class HelperProcess:
 
     :meth:`get` returns the next message; once the helper's output ends it returns
     ``("eof", None)``, and after a message that cannot be unpickled (a torn write),
-    ``("failed", text)``. The reader stops after the first message whose kind is not in
-    ``more`` (the kinds that others follow). :meth:`close` kills a helper still running
-    and waits for it and the reader.
+    ``("failed", text)``. Every message but ``"rows"`` is the helper's last: the reader
+    stops after it. :meth:`close` kills a helper still running and waits for it and the
+    reader.
     """
 
     def __init__(
-        self,
-        module: str,
-        args: Sequence[str],
-        *,
-        more: frozenset[str] = frozenset({"rows"}),
-        env: Mapping[str, str] | None = None,
+        self, module: str, args: Sequence[str], *, env: Mapping[str, str] | None = None
     ) -> None:
         package_root = str(Path(__file__).resolve().parents[2])
         environment = dict(os.environ if env is None else env)
@@ -73,16 +77,11 @@ class HelperProcess:
         )
         assert self._process.stdout is not None
         self._pipe = self._process.stdout
-        self._more = more
         self._queue: queue.Queue[tuple[str, Any]] = queue.Queue(AHEAD)
         self._thread = threading.Thread(
             target=self._read, name=f"crowdledger-{module.rpartition('.')[2]}", daemon=True
         )
         self._thread.start()
-
-    @property
-    def returncode(self) -> int | None:
-        return self._process.returncode
 
     def _read(self) -> None:
         while True:
@@ -93,7 +92,7 @@ class HelperProcess:
             except Exception as exc:  # a torn message: said as the helper's failure
                 message = ("failed", f"{type(exc).__name__}: {exc}")
             self._queue.put(message)
-            if message[0] not in self._more:
+            if message[0] != "rows":
                 return
 
     def get(self) -> tuple[str, Any]:

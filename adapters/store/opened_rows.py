@@ -53,15 +53,13 @@ class OpenedRowsAhead:
     def __init__(self, url_text: str, dialect: str, after: int, upto: int) -> None:
         self._thread = threading.get_ident()
         self._position = after  # of the last row handed out
-        self._upto = upto
-        self._began = upto  # the head when it began: erasures after it matter
+        self._upto = upto  # the head when it began: erasures after it matter
         self._erasures = (
             f"SELECT 1 FROM stored_events WHERE {'rowid' if dialect == 'sqlite' else 'notification_id'}"
             " > ? AND topic = ? LIMIT 1"
         )
         self._chunk: list[Row] = []
         self._at = 0  # the next row of _chunk to hand out
-        self._done = False
         self.served = 0  # rows handed out
         self._helper: HelperProcess | None = HelperProcess(
             "crowdledger.adapters.store.opening_child",
@@ -84,7 +82,7 @@ class OpenedRowsAhead:
             or threading.get_ident() != self._thread
         ):
             return None
-        if cur.execute(self._erasures, (self._began, _ERASED)).fetchone() is not None:
+        if cur.execute(self._erasures, (self._upto, _ERASED)).fetchone() is not None:
             self.close()
             return None
         rows: list[Row] = []
@@ -102,14 +100,11 @@ class OpenedRowsAhead:
 
     def _next_chunk(self) -> bool:
         assert self._helper is not None
-        if self._done:
-            return False
         kind, payload = self._helper.get()
         if kind == "rows" and payload:
             self._chunk, self._at = payload, 0
             return True
-        self._done = True  # "done", or the helper failed: the rest is read directly
-        self.close()
+        self.close()  # "done", or the helper failed: the rest is read directly
         return False
 
     def close(self) -> None:

@@ -306,24 +306,9 @@ class WorkerCipher:
         """The (topic, state) to read for a stored row: the plaintext while the key
         exists; once destroyed, the pseudonymous placeholder or a RecordErased.
 
-        Runs for every event a rebuild replays: a handful of byte operations and one
-        decryption (the row's integrity is the hash chain's, so nothing else is
-        authenticated here)."""
-        if state[-2:] != b'"}':
-            return topic, state
-        seal_at = state.rfind(b'","~s":"')
-        key_at = seal_at - 39  # len(',"~k":"') + 32 hex digits
-        if key_at < 1 or state[key_at : seal_at - 32] != b',"~k":"':
-            return topic, state
-        if b'"' in state[seal_at + 8 : -2]:  # "~k"/"~s" inside a plaintext value
-            return topic, state
-        kid = state[seal_at - 32 : seal_at]
-        aes = self._open.get(kid, _UNKNOWN)
-        if aes is _UNKNOWN:
-            aes = self._load(cur, kid)
-        if aes is None:
-            return self._erased(topic, state[:key_at] + b"}", kid.decode())
-        return topic, _opened(aes, state, key_at, seal_at)
+        One row of :meth:`open_rows`."""
+        ((_, opened_topic, opened),) = self.open_rows(cur, ((0, topic, state),))
+        return opened_topic, opened
 
     def open_rows(
         self, cur: Cursor, rows: Sequence[tuple[int, str, Any]]
@@ -332,7 +317,8 @@ class WorkerCipher:
         row whose key is already known at once, the others once their keys have been
         looked up together (a few queries). A rebuild opens every row of the log this
         way, and the per-row cost of the cipher is what its speed with encryption comes
-        down to."""
+        down to: a handful of byte operations and one decryption (the row's integrity is
+        the hash chain's, so nothing else is authenticated here)."""
         out: list[tuple[int, str, bytes]] = list(rows)
         later: list[tuple[int, int, int, bytes]] = []  # (index, key_at, seal_at, kid)
         known = self._open
@@ -384,14 +370,6 @@ class WorkerCipher:
                 known[str(key_id).encode()] = self._unwrap(str(key_id), bytes(wrapped))
         for kid in wanted:
             known.setdefault(kid, None)  # not in the table: destroyed
-
-    def _load(self, cur: Cursor, kid: bytes) -> AESGCM | None:
-        row = cur.execute(
-            "SELECT wrapped FROM cl_worker_keys WHERE key_id = ?", (kid.decode(),)
-        ).fetchone()
-        aes = None if row is None else self._unwrap(kid.decode(), bytes(row[0]))
-        self._open[kid] = aes
-        return aes
 
     def _erased(self, topic: str, public: bytes, key_id: str) -> tuple[str, bytes]:
         data: dict[str, Any] = orjson.loads(public)

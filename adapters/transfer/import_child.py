@@ -10,53 +10,53 @@ field, message))`` for a bad line, or ``("failed", text)``.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from crowdledger.adapters.audit.errors import TamperingDetected
 from crowdledger.adapters.store.database import SQLiteDatabase
 from crowdledger.adapters.store.event_log import EventLog, StoredRow
-from crowdledger.adapters.store.helper_process import sender
+from crowdledger.adapters.store.helper_process import run_helper
 from crowdledger.adapters.store.worker_keys import cipher_for
 from crowdledger.adapters.transfer.import_checker import LineChecker
 from crowdledger.domain.errors import ImportFileError
 
 
 def main(db_file: str, path: str, at: str, max_skew: str, automations: str) -> int:
-    say = sender(sys.stdout.buffer)
-    db = SQLiteDatabase(db_file)
-    try:
-        with db.bulk(cache_mib=64), db.transaction(write=False) as tx:
+    def check(say: Callable[[str, Any], None]) -> None:
+        db = SQLiteDatabase(db_file)
+        try:
+            with db.bulk(cache_mib=64), db.transaction(write=False) as tx:
 
-            def send(rows: list[StoredRow], keys: list[tuple[int, str]]) -> None:
-                say("rows", (rows, keys))
+                def send(rows: list[StoredRow], keys: list[tuple[int, str]]) -> None:
+                    say("rows", (rows, keys))
 
-            log = EventLog(db.dialect)
-            # An encrypted ledger's existing streams are read through its cipher (the KEK
-            # comes from the environment this process inherited).
-            log.cipher = cipher_for(tx.events, db_file)
-            summary = LineChecker(
-                tx.events,
-                log,
-                Path(path),
-                datetime.fromisoformat(at),
-                send,
-                dialect=db.dialect,
-                max_skew=timedelta(seconds=float(max_skew)),
-                automations=automations == "1",
-            ).check_file()
-        say("done", summary)
-    except ImportFileError as exc:
-        say("refused", (exc.path, exc.line, exc.field, exc.message))
-    except TamperingDetected as exc:  # the file's hash chain (export_chain)
-        say("tampered", exc)
-    except BrokenPipeError:
-        return 1  # the importing process has gone away
-    except Exception as exc:  # reported to the importing process, which rolls back
-        say("failed", f"{type(exc).__name__}: {exc}")
-    finally:
-        db.close()
-    return 0
+                log = EventLog(db.dialect)
+                # An encrypted ledger's existing streams are read through its cipher (the
+                # KEK comes from the environment this process inherited).
+                log.cipher = cipher_for(tx.events, db_file)
+                summary = LineChecker(
+                    tx.events,
+                    log,
+                    Path(path),
+                    datetime.fromisoformat(at),
+                    send,
+                    dialect=db.dialect,
+                    max_skew=timedelta(seconds=float(max_skew)),
+                    automations=automations == "1",
+                ).check_file()
+            say("done", summary)
+        except ImportFileError as exc:
+            say("refused", (exc.path, exc.line, exc.field, exc.message))
+        except TamperingDetected as exc:  # the file's hash chain (export_chain)
+            say("tampered", exc)
+        finally:
+            db.close()
+
+    # Anything else is said as a failure: the importing process rolls back.
+    return run_helper(check)
 
 
 if __name__ == "__main__":
