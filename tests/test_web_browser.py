@@ -90,13 +90,27 @@ def log_in(base: str, driver: Any, secret: str) -> None:
 
 def navigates(driver: Any, act: Any) -> None:
     """Do ``act`` (a click, a key, a submit) and wait until the next page has loaded."""
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
     old = driver.find_element(By.TAG_NAME, "html")
+
+    def gone(_driver: Any) -> bool:
+        """The old page's root is gone: Chrome says so either as a stale element or,
+        when asked mid-navigation, as a node that no longer belongs to the document."""
+        try:
+            old.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as exc:
+            if "does not belong to the document" in str(exc):
+                return True
+            raise
+        return False
+
     act()
-    WebDriverWait(driver, 15).until(expected_conditions.staleness_of(old))
+    WebDriverWait(driver, 15).until(gone)
     WebDriverWait(driver, 15).until(
         lambda d: d.execute_script("return document.readyState") == "complete"
     )
